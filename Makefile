@@ -1,0 +1,34 @@
+# The README's two commands: `make test` and `make book`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export FEDLIB_CACHE ?= $(HOME)/.cache/fedlib
+
+.PHONY: test book reproduce clean-book clean venv
+
+venv: $(STAMP)
+
+# Reinstall only when the dependency list changes; an existing venv makes this a no-op.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fedlib needs Python 3.11+"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+test: $(STAMP)
+	FEDLIB_PROFILE=smoke $(PY) -m pytest
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+
+# Recompute every result artifact instead of loading the committed ones.
+reproduce: $(STAMP)
+	FEDLIB_FORCE=1 $(MAKE) book
+
+clean-book:
+	rm -rf _build .jupyter_cache
+
+clean: clean-book
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from fedlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""Turn a resolved config into clients: who holds which training, validation and test rows.
+
+The paper's clients are languages. With ``partition="dirichlet"`` each language's training rows are
+further split across ``clients_per_language`` clients with Dirichlet label skew (non-IID); the
+clients of one language share that language's validation and test sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from datasets import Dataset, concatenate_datasets
+
+from fedlib.experiment import ExperimentConfig
+
+
+@dataclasses.dataclass
+class ClientData:
+    name: str  # e.g. "sw" or "sw-2"
+    lang: str
+    train: Dataset
+    validation: Dataset
+    test: Dataset
+
+
+def _budget(dataset: Dataset, n: int | None, seed: int) -> Dataset:
+    """At most ``n`` rows, stratified by label; the whole split when it has fewer."""
+    from fedlib.data import take_budget
+
+    if n is None or n >= len(dataset):
+        return dataset
+    return take_budget(dataset, n, seed=seed)
+
+
+# Only these fields decide who holds which rows; runs differing elsewhere share the cached clients.
+_DATA_FIELDS = ("task", "languages", "seed", "train_per_client", "eval_per_client", "partition",
+                "clients_per_language", "alpha")
+
+
+@functools.lru_cache(maxsize=8)
+def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
+    from fedlib.data import dirichlet_partition, load_task, partition_by_language
+
+    cfg = ExperimentConfig(**dict(zip(_DATA_FIELDS, data_key)))
+    splits = load_task(cfg.task, list(cfg.languages))
+    by_lang = {split: partition_by_language(splits[split]) for split in ("train", "validation", "test")}
+    clients: list[ClientData] = []
+    for lang in cfg.languages:
+        train = _budget(by_lang["train"][lang], cfg.train_per_client, cfg.seed)
+        validation = _budget(by_lang["validation"][lang], cfg.eval_per_client, cfg.seed)
+        test = _budget(by_lang["test"][lang], cfg.eval_per_client, cfg.seed)
+        if cfg.partition == "language":
+            clients.append(ClientData(lang, lang, train, validation, test))
+            continue
+        parts = dirichlet_partition(train, cfg.clients_per_language, cfg.alpha, seed=cfg.seed)
+        for i, part in enumerate(parts):
+            clients.append(ClientData(f"{lang}-{i}", lang, part, validation, test))
+    return tuple(clients)
+
+
+def build_clients(config: ExperimentConfig) -> list[ClientData]:
+    """The clients of a config, in a fixed order (client index = partition id). Cached per process."""
+    cfg = config.resolved()
+    return list(_clients_cached(tuple(getattr(cfg, field) for field in _DATA_FIELDS)))
+
+
+def pooled(datasets: list[Dataset]) -> Dataset:
+    """The centralized baseline's view: every client's rows in one place."""
+    return concatenate_datasets(datasets)

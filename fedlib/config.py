@@ -1,0 +1,94 @@
+"""Paths and run profiles.
+
+One code path, three profiles picked by ``FEDLIB_PROFILE``:
+
+* ``smoke`` -- tiny random XLM-R, a handful of examples: the unit tests and notebook smoke runs.
+* ``cpu``   -- multilingual-e5-small rebuilt offline (``me5s-q4``), budgets that fit a 2-core CPU:
+  the default for ``make book``.
+* ``paper`` -- ``FacebookAI/xlm-roberta-base``, full data and the paper's hyper-parameters (GPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Folder holding the shipped datasets (``FEDLIB_DATA`` overrides the repo's ``data/``)."""
+    return Path(os.environ.get("FEDLIB_DATA", REPO_ROOT / "data"))
+
+
+def cache_dir() -> Path:
+    """Folder for built backbones and other derived files (``FEDLIB_CACHE``)."""
+    path = Path(os.environ.get("FEDLIB_CACHE", user_cache_dir("fedlib")))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_dir() -> Path:
+    """Folder holding result artifacts (``FEDLIB_RESULTS`` overrides the repo's ``results/``)."""
+    return Path(os.environ.get("FEDLIB_RESULTS", REPO_ROOT / "results"))
+
+
+def asset_dirs() -> list[Path]:
+    """Local folders searched for backbone asset files when PyPI is out of reach.
+
+    ``FEDLIB_ASSETS`` (``os.pathsep``-separated) first, then the workspace's ``../shared`` copy.
+    """
+    folders = [Path(p) for p in os.environ.get("FEDLIB_ASSETS", "").split(os.pathsep) if p]
+    folders.append(REPO_ROOT.parent / "shared" / "models" / "me5s-q4")
+    return folders
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Budgets of one profile. Every experiment reads its defaults from here."""
+
+    name: str
+    backbone: str
+    max_length: int
+    train_per_client: int | None  # None = all training rows
+    eval_per_client: int | None  # None = all validation / test rows
+    rounds: int
+    local_epochs: int
+    batch_size: int
+    lr: float
+    patience: int
+    seeds: tuple[int, ...]
+    num_virtual_tokens: int = 20
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", backbone="tiny-random", max_length=32, train_per_client=16,
+        eval_per_client=16, rounds=2, local_epochs=1, batch_size=8, lr=1e-3, patience=5,
+        seeds=(0,), num_virtual_tokens=4,
+    ),
+    "cpu": Profile(
+        name="cpu", backbone="me5s-q4", max_length=64, train_per_client=128,
+        eval_per_client=200, rounds=5, local_epochs=1, batch_size=16, lr=5e-3, patience=5,
+        seeds=(0, 1, 2),
+    ),
+    "paper": Profile(
+        name="paper", backbone="FacebookAI/xlm-roberta-base", max_length=256,
+        train_per_client=None, eval_per_client=None, rounds=50, local_epochs=1, batch_size=32,
+        lr=1e-3, patience=5, seeds=(0, 1, 2),
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named ``name``, else ``$FEDLIB_PROFILE``, else ``cpu``."""
+    name = name or os.environ.get("FEDLIB_PROFILE", "cpu")
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of {sorted(PROFILES)} (FEDLIB_PROFILE)"
+        ) from None

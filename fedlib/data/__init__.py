@@ -1,0 +1,78 @@
+"""Datasets of the book: loading, partitioning into clients, and describing them.
+
+>>> from fedlib.data import load_task, partition_by_language
+>>> dd = load_task("masakhanews", ["hau", "yor"])          # offline, checksum-verified
+>>> clients = partition_by_language(dd["train"])            # {"hau": Dataset, "yor": Dataset}
+
+Tasks (:data:`TASKS`): ``xnli``, ``masakhanews``, ``sib200``, ``nc`` (Hub only),
+``nc_standin`` (SIB-200 in the NC languages, offline stand-in for ``nc``) and
+``xglue_nc_de_sample`` (1,000 real German XGLUE NC rows). See ``data/README.md`` for
+sources, licences and row counts.
+"""
+
+from fedlib.data.card import data_card, tokens_per_word
+from fedlib.data.checksums import verify_all, verify_file
+from fedlib.data.errors import (
+    BudgetError,
+    ChecksumMismatchError,
+    DataError,
+    DataFileMissingError,
+    EmptyPartitionError,
+    LabelError,
+    MalformedRowError,
+    SourceUnavailableError,
+    UnknownLanguageError,
+    UnknownTaskError,
+)
+from fedlib.data.loader import features_for, load_report, load_task, offline_available
+from fedlib.data.partition import dirichlet_partition, iid_partition, partition_by_language, take_budget
+from fedlib.data.readers import few_shot_union
+from fedlib.data.splits import split_rows, xnli_split_rows
+from fedlib.data.tasks import (
+    TASKS,
+    XLMR_CC100_LANGUAGES,
+    SourceInfo,
+    TaskSpec,
+    few_shot_languages,
+    get_task,
+    in_xlmr_pretraining,
+    language_name,
+    script_of,
+)
+
+__all__ = [
+    "TASKS",
+    "XLMR_CC100_LANGUAGES",
+    "BudgetError",
+    "ChecksumMismatchError",
+    "DataError",
+    "DataFileMissingError",
+    "EmptyPartitionError",
+    "LabelError",
+    "MalformedRowError",
+    "SourceInfo",
+    "SourceUnavailableError",
+    "TaskSpec",
+    "UnknownLanguageError",
+    "UnknownTaskError",
+    "data_card",
+    "dirichlet_partition",
+    "features_for",
+    "few_shot_languages",
+    "few_shot_union",
+    "get_task",
+    "iid_partition",
+    "in_xlmr_pretraining",
+    "language_name",
+    "load_report",
+    "load_task",
+    "offline_available",
+    "partition_by_language",
+    "script_of",
+    "split_rows",
+    "take_budget",
+    "tokens_per_word",
+    "verify_all",
+    "verify_file",
+    "xnli_split_rows",
+]

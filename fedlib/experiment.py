@@ -1,0 +1,157 @@
+"""The configuration of one experiment, validated before any work starts.
+
+A config names *what* to run (task, languages, paradigm, method) and may override any budget of the
+profile; :meth:`ExperimentConfig.resolved` fills the rest from the profile so that the artifact records
+every value that shaped the result, and the config hash identifies it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any
+
+from fedlib.config import PROFILES, get_profile
+from fedlib.methods import METHODS
+
+PARADIGMS = ("monolingual", "centralized", "federated", "federated-full", "federated-lora")
+PARTITIONS = ("language", "dirichlet")
+STRATEGIES = ("fedavg", "fedprox", "fedadam")
+ENGINES = ("inprocess", "simulation", "deployment")
+
+# Paradigms that fix the tuning method (the paper's federated baselines).
+_PARADIGM_METHOD = {"federated-full": "full", "federated-lora": "lora"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    task: str
+    paradigm: str = "federated"
+    method: str = "prompt"
+    languages: tuple[str, ...] | None = None  # None = every language of the task
+    profile: str | None = None  # None = $FEDLIB_PROFILE or "cpu"
+    backbone: str | None = None  # None = $FEDLIB_BACKBONE or the profile's
+    seed: int = 0
+    # Budgets: None = the profile's value.
+    rounds: int | None = None
+    local_epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    max_length: int | None = None
+    train_per_client: int | None = None
+    eval_per_client: int | None = None
+    patience: int | None = None
+    num_virtual_tokens: int | None = None
+    lora_rank: int = 8
+    # Federation.
+    partition: str = "language"  # one client per language, or Dirichlet label skew within each
+    clients_per_language: int = 1
+    alpha: float = 0.5
+    strategy: str = "fedavg"
+    proximal_mu: float = 0.01
+    server_lr: float = 0.1
+    engine: str = "inprocess"
+    num_threads: int | None = None
+
+    def resolved(self) -> "ExperimentConfig":
+        """A copy with every ``None`` budget filled from the profile, and validated."""
+        profile = get_profile(self.profile)
+        fill: dict[str, Any] = {"profile": profile.name}
+        for field in ("rounds", "local_epochs", "lr", "batch_size", "max_length", "train_per_client",
+                      "eval_per_client", "patience", "num_virtual_tokens"):
+            if getattr(self, field) is None:
+                fill[field] = getattr(profile, field)
+        if self.backbone is None:
+            fill["backbone"] = os.environ.get("FEDLIB_BACKBONE") or profile.backbone
+        if self.paradigm in _PARADIGM_METHOD:
+            fill["method"] = _PARADIGM_METHOD[self.paradigm]
+        if self.languages is not None:
+            fill["languages"] = tuple(self.languages)
+        else:
+            from fedlib.data import get_task
+
+            fill["languages"] = tuple(get_task(self.task).languages)
+        config = dataclasses.replace(self, **fill)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise one clear ``ValueError`` listing every problem, before any work starts."""
+        problems = []
+
+        def choice(name, value, options):
+            if value not in options:
+                problems.append(f"{name}={value!r} is not one of {list(options)}")
+
+        choice("paradigm", self.paradigm, PARADIGMS)
+        choice("method", self.method, METHODS)
+        choice("partition", self.partition, PARTITIONS)
+        choice("strategy", self.strategy, STRATEGIES)
+        choice("engine", self.engine, ENGINES)
+        if self.profile is not None:
+            choice("profile", self.profile, PROFILES)
+        for name in ("rounds", "local_epochs", "batch_size", "max_length", "clients_per_language",
+                     "lora_rank", "num_virtual_tokens", "patience", "train_per_client", "eval_per_client"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                problems.append(f"{name} must be a positive integer (got {value!r})")
+        for name in ("lr", "alpha", "server_lr"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                problems.append(f"{name} must be > 0 (got {value!r})")
+        if self.proximal_mu < 0:
+            problems.append(f"proximal_mu must be >= 0 (got {self.proximal_mu!r})")
+        if self.partition == "language" and self.clients_per_language != 1:
+            problems.append("clients_per_language > 1 needs partition='dirichlet'")
+        if self.languages is not None:
+            from fedlib.data import get_task
+
+            try:
+                known = set(get_task(self.task).languages)
+            except (KeyError, ValueError) as err:
+                problems.append(str(err))
+            else:
+                unknown = [lang for lang in self.languages if lang not in known]
+                if unknown:
+                    problems.append(f"languages {unknown} are not in task {self.task!r} ({sorted(known)})")
+                if not self.languages:
+                    problems.append("languages is empty")
+                if len(set(self.languages)) != len(self.languages):
+                    problems.append("languages has duplicates")
+        if problems:
+            raise ValueError("invalid experiment config:\n  - " + "\n  - ".join(problems))
+
+    @property
+    def is_federated(self) -> bool:
+        return self.paradigm.startswith("federated")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if data["languages"] is not None:
+            data["languages"] = list(data["languages"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
+        data = dict(data)
+        if data.get("languages") is not None:
+            data["languages"] = tuple(data["languages"])
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        return cls.from_dict(json.loads(text))
+
+    def config_hash(self) -> str:
+        """Short hash of the resolved config: the identity of its artifact."""
+        return hashlib.sha256(self.resolved().to_json().encode()).hexdigest()[:12]
+
+    def run_name(self) -> str:
+        cfg = self.resolved()
+        tag = cfg.paradigm if cfg.paradigm != "federated" or cfg.partition == "language" else "federated-noniid"
+        return f"{cfg.task}-{tag}-{cfg.method}-s{cfg.seed}-{self.config_hash()}"

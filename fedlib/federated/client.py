@@ -1,0 +1,98 @@
+"""The ClientApp: one client = one language (or one shard of it), training the shared prompt.
+
+What a client sends back is its trainable parameters (prompt / LoRA / head, or everything for full
+fine-tuning) and a few metrics: never backbone weights it did not train, never text or token ids.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from datasets import Dataset
+from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedlib.clients import build_clients
+from fedlib.experiment import ExperimentConfig
+from fedlib.federated.records import arrays_to_state, state_to_arrays
+from fedlib.federated.runconfig import config_from_context
+from fedlib.methods import load_trainable_state, trainable_state
+from fedlib.model import ModelSpec, get_bundle
+from fedlib.training import encode, evaluate, train_local
+
+
+def model_spec(cfg: ExperimentConfig, num_labels: int) -> ModelSpec:
+    return ModelSpec(cfg.backbone, cfg.method, num_labels, cfg.num_virtual_tokens, cfg.lora_rank)
+
+
+def num_labels_of(cfg: ExperimentConfig) -> int:
+    from fedlib.data import get_task
+
+    return len(get_task(cfg.task).label_names)
+
+
+def round_seed(seed: int, server_round: int, client_index: int) -> int:
+    """A seed per (run, round, client): results do not depend on which order clients run in."""
+    return seed * 1_000_003 + server_round * 1_009 + client_index
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded(config_json: str, client_index: int, split: str) -> Dataset:
+    cfg = ExperimentConfig.from_json(config_json)
+    client = build_clients(cfg)[client_index]
+    bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
+    return encode(getattr(client, split), bundle.tokenizer, cfg.max_length)
+
+
+def _setup(message: Message, context: Context, fixed: ExperimentConfig | None):
+    cfg = (fixed or config_from_context(context)).resolved()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    index = int(context.node_config["partition-id"])
+    bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
+    load_trainable_state(bundle.model, arrays_to_state(message.content["arrays"]))
+    return cfg, index, bundle
+
+
+def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
+    """A ClientApp for ``config``, or (``None``) for the config in the run's ``run_config``."""
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        cfg, index, bundle = _setup(message, context, config)
+        server_round = int(message.content["config"]["server-round"])
+        proximal_mu = float(message.content["config"].get("proximal-mu", 0.0))
+        key = cfg.to_json()
+        report = train_local(
+            bundle.model, bundle.tokenizer, _encoded(key, index, "train"),
+            epochs=cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+            seed=round_seed(cfg.seed, server_round, index), proximal_mu=proximal_mu,
+            progress=False,
+        )
+        metrics = MetricRecord({
+            "num-examples": report.num_examples, "train-loss": report.train_loss,
+            "client-index": index, "seconds": report.seconds,
+        })
+        content = RecordDict({"arrays": state_to_arrays(trainable_state(bundle.model)), "metrics": metrics})
+        return Message(content, reply_to=message)
+
+    @app.evaluate()
+    def evaluate_global(message: Message, context: Context) -> Message:
+        cfg, index, bundle = _setup(message, context, config)
+        key = cfg.to_json()
+        val = evaluate(bundle.model, _encoded(key, index, "validation"), bundle.tokenizer)
+        test = evaluate(bundle.model, _encoded(key, index, "test"), bundle.tokenizer)
+        metrics = {"num-examples": val["num_examples"], "client-index": index}
+        for prefix, values in (("val", val), ("test", test)):
+            metrics.update({f"{prefix}-{k.replace('_', '-')}": float(v) for k, v in values.items()
+                            if k != "num_examples"})
+        metrics["test-num-examples"] = test["num_examples"]
+        return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
+
+    return app
+
+
+# For `flwr run .` (simulation or deployment): the experiment comes from the run config.
+app = build_client_app()

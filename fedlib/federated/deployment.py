@@ -1,0 +1,552 @@
+"""The ``deployment`` engine: a real SuperLink and one SuperNode per client, as local processes.
+
+:func:`run_deployment` starts, on loopback and on free ports,
+
+* ``flower-superlink`` (Fleet, Control and Runtime APIs share one HTTP port in Flower 1.41),
+* ``flower-supernode`` per client with ``--node-config "partition-id=i num-partitions=n"``,
+
+then submits the run with ``flwr run <app> <connection> --run-config <overrides.toml> --stream``
+and waits for the ServerApp to write its result (``result-path``). Every process it started, and
+every process those started (SuperExec, ``flwr-serverapp``, ``flwr-clientapp``), is stopped in a
+``finally``: SIGTERM to each process group, SIGKILL after a grace period.
+
+Isolation. Each process gets its own ``FLWR_HOME`` inside a temporary folder, so the Flower config
+file (``config.toml`` with the SuperLink connection), installed FABs, credentials and the
+update-check cache never touch ``~/.flwr``; telemetry, the update check and runtime dependency
+installation (``uv sync``) are switched off. The folder (with one log per process) is removed
+afterwards unless ``workdir`` is given.
+
+Why the app is staged. ``flwr run`` builds a FAB from a folder. Flower's SuperLink rejects any
+``--run-config`` key that ``[tool.flwr.app.config]`` does not declare, and this project's
+``pyproject.toml`` does not declare ``fedlib-config``. So the app is submitted from a staged copy
+holding the project's ``pyproject.toml`` (``fedlib-config = ""`` added, any legacy
+``[tool.flwr.federations]`` dropped) and the ``fedlib`` package, byte for byte. This also keeps
+``flwr run``'s config migration away from the real ``pyproject.toml`` and avoids walking ``.venv``.
+The apps import ``fedlib`` from the installed FAB, so the datasets, caches and backbone assets are
+passed by absolute path (``FEDLIB_DATA``, ``FEDLIB_CACHE``, ``FEDLIB_ASSETS``, ``FEDLIB_RESULTS``).
+
+Security. Insecure (plain HTTP) by default. Pass ``tls=TlsFiles(...)`` to serve every API over TLS
+(the CA also goes to the SuperNodes and the CLI connection), and additionally ``supernode_keys`` (one
+EC private/public OpenSSH key pair per client) to enable SuperNode authentication: the public keys are
+registered with ``flwr supernode register`` before the SuperNodes start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from fedlib.experiment import ExperimentConfig
+from fedlib.federated.runconfig import CONFIG_KEY, config_to_run_config
+
+HOST = "127.0.0.1"
+CONNECTION = "fedlib-deployment"  # name of the SuperLink connection in the temporary Flower config
+RESULT_KEY = "result-path"
+STOP_GRACE_S = 10.0
+POLL_S = 0.25
+LOG_TAIL_LINES = 40
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for TLS: the CA that signed the SuperLink certificate, and that certificate + key.
+
+    The certificate must name ``127.0.0.1`` (IP SAN): SuperNodes, the CLI and the SuperLink's own
+    SuperExec all connect to that address.
+    """
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeKeys:
+    """A SuperNode's EC key pair (OpenSSH format, e.g. ``ssh-keygen -t ecdsa -b 384``)."""
+
+    private_key: Path
+    public_key: Path
+
+
+@dataclasses.dataclass
+class DeploymentRecord:
+    """What one :func:`run_deployment` call started; kept in :data:`last_deployment` for checks."""
+
+    workdir: Path
+    ports: list[int] = dataclasses.field(default_factory=list)
+    # Every process seen (children included): pid -> start time, so a reused pid is not mistaken.
+    pids: dict[int, float] = dataclasses.field(default_factory=dict)
+    logs: dict[str, Path] = dataclasses.field(default_factory=dict)
+    commands: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    events: list[tuple[float, str]] = dataclasses.field(default_factory=list)  # (seconds, what)
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def event(self, what: str) -> None:
+        self.events.append((round(time.monotonic() - self.started, 2), what))
+
+    def alive(self, table: dict[int, _Proc] | None = None) -> list[int]:
+        """The recorded processes still running (zombies count as gone)."""
+        table = _process_table() if table is None else table
+        return sorted(pid for pid, start in self.pids.items()
+                      if (info := table.get(pid)) is not None and not info.zombie and info.start == start)
+
+
+last_deployment: DeploymentRecord | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# processes
+
+
+def _scripts_dir() -> Path:
+    """Folder of the console scripts of this interpreter's environment (flwr, flower-superlink, ...)."""
+    candidates = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
+    for folder in candidates:
+        if (folder / "flower-superlink").exists() or (folder / "flower-superlink.exe").exists():
+            return folder
+    found = shutil.which("flower-superlink")
+    if found is None:
+        raise RuntimeError("flower-superlink is not installed in this environment (pip install 'flwr==1.41.*')")
+    return Path(found).parent
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: bind port 0, read the port, close."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((HOST, port)) == 0
+
+
+class _Proc(NamedTuple):
+    ppid: int
+    pgid: int
+    zombie: bool
+    start: float  # start time: with the pid, identifies a process (pids get reused)
+
+
+def _read_proc(pid: int) -> _Proc | None:
+    """One process's parent, group, state and start time from /proc; ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and ')'
+    # fields[0] is field 3 of proc(5): state, ppid, pgrp, ..., starttime (field 22)
+    return _Proc(int(fields[1]), int(fields[2]), fields[0] in "ZX", float(fields[19]))
+
+
+def _process_table() -> dict[int, _Proc]:
+    """Every process: from /proc on Linux, else from psutil (when installed)."""
+    table: dict[int, _Proc] = {}
+    if os.path.isdir("/proc/self"):
+        for name in os.listdir("/proc"):
+            if name.isdigit() and (info := _read_proc(int(name))) is not None:
+                table[int(name)] = info
+        return table
+    try:
+        import psutil
+    except ImportError:
+        return table
+    for proc in psutil.process_iter(["pid", "ppid", "status", "create_time"]):
+        try:
+            table[proc.info["pid"]] = _Proc(proc.info["ppid"], os.getpgid(proc.info["pid"]),
+                                            proc.info["status"] == psutil.STATUS_ZOMBIE,
+                                            float(proc.info["create_time"]))
+        except (OSError, psutil.Error, TypeError):
+            continue
+    return table
+
+
+def _descendants(roots: Sequence[int], table: dict[int, _Proc]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, info in table.items():
+        children.setdefault(info.ppid, []).append(pid)
+    found: set[int] = set()
+    stack = list(roots)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _command_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return "?"
+    words = [Path(a.decode(errors="replace")).name for a in argv[:3] if a]
+    return " ".join(words)
+
+
+class _Processes:
+    """The processes one deployment started, with their logs; stops them all (and their children)."""
+
+    def __init__(self, record: DeploymentRecord, env: dict[str, str]):
+        self.record = record
+        self.env = env
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._files = []
+
+    def start(self, name: str, command: list[str], *, flwr_home: Path | None = None) -> subprocess.Popen:
+        folder = self.record.workdir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        env = dict(self.env)
+        env["FLWR_HOME"] = str(flwr_home or folder / "flwr-home")
+        log_path = self.record.workdir / f"{name}.log"
+        log_file = open(log_path, "wb")  # noqa: SIM115 -- closed in stop_all
+        self._files.append(log_file)
+        proc = subprocess.Popen(
+            command, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+            stderr=subprocess.STDOUT, start_new_session=True,  # own process group: killpg reaches children
+        )
+        self.procs[name] = proc
+        self._remember(proc.pid, {}, name)
+        self.record.logs[name] = log_path
+        self.record.commands[name] = command
+        return proc
+
+    def _remember(self, pid: int, table: dict[int, _Proc], name: str | None = None) -> None:
+        info = table.get(pid) or _read_proc(pid)
+        if info is not None and pid not in self.record.pids:
+            self.record.pids[pid] = info.start
+            self.record.event(f"pid {pid} started: {name or _command_name(pid)}")
+
+    def track(self) -> list[int]:
+        """Record the descendants of every recorded process (SuperExec, ServerApp, ClientApps).
+
+        Returns the recorded processes still running.
+        """
+        for proc in self.procs.values():
+            proc.poll()  # reap our own children
+        table = _process_table()
+        alive = self.record.alive(table)
+        for pid in sorted(_descendants(alive, table)):
+            self._remember(pid, table)
+        return self.record.alive(table)
+
+    def _signal(self, sig: int) -> None:
+        """``sig`` to every running recorded process, and to the process groups they are in."""
+        own_group = os.getpgrp()
+        table = _process_table()
+        alive = self.record.alive(table)
+        # Our processes lead their own groups; a detached SuperExec leads another. Never our group.
+        for group in {table[pid].pgid for pid in alive} - {own_group, 0, 1}:
+            try:
+                os.killpg(group, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def stop_all(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM every process group and process, SIGKILL what is left after ``grace_s``."""
+        try:
+            if not self.track():
+                return
+            self._signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while self.track() and time.monotonic() < deadline:  # a child spawned meanwhile is ours too
+                time.sleep(0.1)
+            if self.track():
+                self._signal(signal.SIGKILL)
+                deadline = time.monotonic() + 5.0
+                while self.track() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            for proc in self.procs.values():
+                try:
+                    proc.wait(timeout=5.0)
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:
+            for f in self._files:
+                f.close()
+
+    def tails(self, lines: int = LOG_TAIL_LINES) -> str:
+        parts = []
+        for name, path in self.record.logs.items():
+            proc = self.procs.get(name)
+            code = None if proc is None else proc.poll()
+            status = "running" if code is None else f"exit code {code}"
+            try:
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError as err:
+                text = [f"<log unreadable: {err}>"]
+            parts.append(f"----- {name} ({status}; {path}) -----\n" + "\n".join(text))
+        return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# the app, the Flower config and the run config
+
+
+def _project_root() -> Path:
+    from fedlib.config import REPO_ROOT
+
+    return REPO_ROOT
+
+
+def stage_app(dest: Path, project_root: Path | None = None) -> Path:
+    """A Flower App folder for ``flwr run``: the project's pyproject.toml + the ``fedlib`` package.
+
+    ``fedlib-config`` is declared in ``[tool.flwr.app.config]`` (empty: the per-field keys keep
+    working) so that ``--run-config`` may set it; ``[tool.flwr.federations]`` is dropped.
+    """
+    import tomllib
+
+    import tomli_w
+
+    import fedlib
+
+    root = Path(project_root or _project_root())
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    flwr = config.get("tool", {}).get("flwr", {})
+    if "app" not in flwr:
+        raise RuntimeError(f"{root / 'pyproject.toml'} has no [tool.flwr.app]; flwr run cannot run it")
+    flwr.pop("federations", None)
+    app_config = flwr["app"].setdefault("config", {})
+    app_config.setdefault(CONFIG_KEY, "")
+    app_config.setdefault(RESULT_KEY, "")
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise FileExistsError(f"{dest} is not empty")
+    (dest / "pyproject.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+    package = Path(fedlib.__file__).resolve().parent
+    shutil.copytree(package, dest / "fedlib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"))
+    return dest
+
+
+def write_flower_config(flwr_home: Path, port: int, tls: TlsFiles | None = None) -> Path:
+    """The Flower config file (``$FLWR_HOME/config.toml``) naming this SuperLink as the default."""
+    import tomli_w
+
+    connection: dict = {"address": f"{HOST}:{port}"}
+    if tls is None:
+        connection["insecure"] = True
+    else:
+        connection["root-certificates"] = str(Path(tls.ca_cert).resolve())
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    path = flwr_home / "config.toml"
+    path.write_text(tomli_w.dumps({"superlink": {"default": CONNECTION, CONNECTION: connection}}),
+                    encoding="utf-8")
+    return path
+
+
+def write_run_config(path: Path, cfg: ExperimentConfig, result_path: Path) -> Path:
+    """``--run-config`` overrides as a TOML file: no shell or TOML quoting of the JSON to get wrong."""
+    import tomli_w
+
+    overrides = {**config_to_run_config(cfg), RESULT_KEY: str(result_path)}
+    path.write_text(tomli_w.dumps(overrides), encoding="utf-8")
+    return path
+
+
+def _child_env(workdir: Path) -> dict[str, str]:
+    from fedlib.config import asset_dirs, cache_dir, data_dir, results_dir
+
+    env = dict(os.environ)
+    for key in [k for k in env if k.startswith("FLWR_INTERNAL_")]:
+        del env[key]  # would start legacy gRPC servers on fixed ports
+    scripts = str(_scripts_dir())
+    env["PATH"] = scripts + os.pathsep + env.get("PATH", "")  # SuperLink/SuperNode exec flower-superexec
+    env["PYTHONUNBUFFERED"] = "1"
+    env["FLWR_TELEMETRY_ENABLED"] = "0"
+    env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
+    env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] = "1"  # no `uv sync`: use this environment
+    env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.2")
+    env.setdefault("FEDLIB_PROGRESS", "0")
+    # The apps import fedlib from the installed FAB, whose folder is not the repository.
+    env["FEDLIB_DATA"] = str(data_dir().resolve())
+    env["FEDLIB_CACHE"] = str(cache_dir().resolve())
+    env["FEDLIB_RESULTS"] = str(results_dir().resolve())
+    env["FEDLIB_ASSETS"] = os.pathsep.join(str(Path(p).resolve()) for p in asset_dirs())
+    env["TMPDIR"] = str(workdir / "tmp")
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+# --------------------------------------------------------------------------------------------------
+# the engine
+
+
+def _wait_listening(procs: _Processes, name: str, port: int, deadline: float) -> None:
+    proc = procs.procs[name]
+    while not _listening(port):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited (code {proc.returncode}) before listening on port {port}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} is not listening on {HOST}:{port}")
+        time.sleep(POLL_S)
+
+
+def _read_result(path: Path) -> bool:
+    """Whether the ServerApp has finished writing the result (JSON complete, arrays next to it)."""
+    if not (path.exists() and path.with_suffix(".npz").exists()):
+        return False
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False  # still being written
+    return True
+
+
+def run_deployment(
+    cfg: ExperimentConfig,
+    num_clients: int,
+    *,
+    timeout_s: float = 600,
+    tls: TlsFiles | None = None,
+    supernode_keys: Sequence[NodeKeys] | None = None,
+    workdir: str | Path | None = None,
+    stop_grace_s: float = STOP_GRACE_S,
+) -> dict:
+    """Run ``cfg`` on a local SuperLink + ``num_clients`` SuperNodes; return the round history.
+
+    ``tls``: serve every SuperLink API over TLS (else ``--insecure``). ``supernode_keys``: one key
+    pair per client; enables SuperNode authentication (needs ``tls``). ``workdir``: keep the logs and
+    Flower homes there instead of in a temporary folder that is removed afterwards.
+
+    Raises ``RuntimeError`` (with the tail of every process's log) if a process dies, the run ends
+    without a result, or nothing arrives within ``timeout_s``. Every process started is stopped
+    before this returns or raises.
+    """
+    global last_deployment
+    from fedlib.federated.engines import _load_result
+
+    if supernode_keys is not None:
+        if tls is None:
+            raise ValueError("SuperNode authentication needs TLS: pass tls=TlsFiles(...) too")
+        if len(supernode_keys) != num_clients:
+            raise ValueError(f"need one key pair per client ({num_clients}), got {len(supernode_keys)}")
+    # The processes run in their own folders: relative paths would not resolve there.
+    if tls is not None:
+        tls = TlsFiles(*(Path(f).resolve() for f in (tls.ca_cert, tls.server_cert, tls.server_key)))
+    if supernode_keys is not None:
+        supernode_keys = [NodeKeys(Path(k.private_key).resolve(), Path(k.public_key).resolve())
+                          for k in supernode_keys]
+    cfg = cfg.resolved()
+    with tempfile.TemporaryDirectory(prefix="fedlib-deploy-") as tmp:
+        base = Path(workdir).resolve() if workdir is not None else Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        record = DeploymentRecord(workdir=base)
+        event = record.event
+        last_deployment = record
+        scripts = _scripts_dir()
+        procs = _Processes(record, _child_env(base))
+        deadline = record.started + timeout_s
+        result_path = base / "result" / "history.json"
+        for stale in (base / "result", base / "app"):  # a reused workdir must not answer for this run
+            shutil.rmtree(stale, ignore_errors=True)
+        result_path.parent.mkdir(parents=True)
+        try:
+            link_port, *node_ports = _free_ports(1 + num_clients)
+            record.ports = [link_port, *node_ports]
+            link_address = f"{HOST}:{link_port}"
+
+            # SuperLink: Fleet + Control + Runtime HTTP APIs on one port; ServerApps in subprocesses.
+            command = [str(scripts / "flower-superlink"), "--host", HOST, "--port", str(link_port),
+                       "--isolation", "subprocess", "--disable-runtime-dependency-installation"]
+            if tls is None:
+                command.append("--insecure")
+            else:
+                command += ["--ssl-ca-certfile", str(tls.ca_cert), "--ssl-certfile", str(tls.server_cert),
+                            "--ssl-keyfile", str(tls.server_key)]
+            if supernode_keys is not None:
+                command.append("--enable-supernode-auth")
+            procs.start("superlink", command)
+            _wait_listening(procs, "superlink", link_port, deadline)
+            event("superlink listening")
+
+            # The CLI's Flower config: one connection to this SuperLink, in a throwaway FLWR_HOME.
+            cli_home = base / "cli" / "flwr-home"
+            write_flower_config(cli_home, link_port, tls)
+            if supernode_keys is not None:
+                for i, keys in enumerate(supernode_keys):
+                    name = f"register-{i}"
+                    proc = procs.start(name, [str(scripts / "flwr"), "supernode", "register",
+                                              str(keys.public_key), CONNECTION], flwr_home=cli_home)
+                    try:
+                        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        raise TimeoutError(f"{name} did not finish") from None
+                    if rc != 0:
+                        raise RuntimeError(f"registering SuperNode {i}'s public key failed (code {rc})")
+
+            for i, port in enumerate(node_ports):
+                command = [str(scripts / "flower-supernode"), "--superlink", link_address,
+                           "--host", HOST, "--port", str(port), "--isolation", "subprocess",
+                           "--node-config", f"partition-id={i} num-partitions={num_clients}",
+                           "--max-wait-time", str(int(timeout_s))]
+                command += ["--insecure"] if tls is None else ["--root-certificates", str(tls.ca_cert)]
+                if supernode_keys is not None:
+                    command += ["--auth-supernode-private-key", str(supernode_keys[i].private_key)]
+                procs.start(f"supernode-{i}", command)
+
+            app_dir = stage_app(base / "app")
+            overrides = write_run_config(base / "run_config.toml", cfg, result_path)
+            # --stream keeps the CLI attached until the run ends, and logs the ServerApp's output.
+            run_cmd = [str(scripts / "flwr"), "run", str(app_dir), CONNECTION,
+                       "--run-config", str(overrides), "--stream"]
+            run_proc = procs.start("flwr-run", run_cmd, flwr_home=cli_home)
+
+            infra = [n for n in procs.procs if n == "superlink" or n.startswith("supernode-")]
+            run_ended_at: float | None = None
+            while not _read_result(result_path):
+                now = time.monotonic()
+                procs.track()
+                for name in infra:
+                    if procs.procs[name].poll() is not None:
+                        raise RuntimeError(f"{name} exited (code {procs.procs[name].returncode}) during the run")
+                if run_proc.poll() is not None:
+                    if run_proc.returncode != 0:
+                        raise RuntimeError(f"`flwr run` failed (code {run_proc.returncode})")
+                    run_ended_at = run_ended_at or now
+                    if now - run_ended_at > 10.0:
+                        raise RuntimeError("the run ended without writing a result (see the ServerApp log "
+                                           "in flwr-run.log)")
+                if now > deadline:
+                    raise TimeoutError(f"no result after {timeout_s:.0f} s")
+                time.sleep(POLL_S)
+            event("result written")
+        except Exception as err:
+            procs.stop_all(stop_grace_s)
+            raise RuntimeError(
+                f"deployment run failed: {type(err).__name__}: {err}\n"
+                f"workdir: {base}{' (removed)' if workdir is None else ''}\n{procs.tails()}"
+            ) from err
+        finally:
+            procs.stop_all(stop_grace_s)  # no-op the second time round
+            event("all stopped")
+        return _load_result(result_path)

@@ -1,0 +1,113 @@
+"""The paper's comparison: one call per paradigm, same budgets, one artifact per run.
+
+Fairness: every paradigm sees the same training examples the same number of times. A federated
+client trains ``local_epochs`` per round for ``rounds`` rounds; the monolingual and centralized
+baselines train for ``rounds * local_epochs`` epochs on the same rows (centralized on all clients'
+rows pooled). Every paradigm early-stops on validation accuracy with the same patience and reports
+the test metrics of its best epoch / round.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fedlib.artifacts import (SCHEMA_VERSION, artifact_path, data_checksums, environment,
+                              force_requested, load_artifact, save_artifact)
+from fedlib.clients import build_clients, pooled
+from fedlib.experiment import ExperimentConfig
+from fedlib.federated.client import model_spec, num_labels_of
+from fedlib.methods import count_parameters
+from fedlib.model import get_bundle
+from fedlib.training import encode, evaluate, train_local
+
+METRICS = ("accuracy", "macro_f1")
+
+
+def _language_means(per_client: list[tuple[str, dict]]) -> dict[str, dict]:
+    """Average the metrics of clients that share a language (Dirichlet shards)."""
+    by_lang: dict[str, list[dict]] = {}
+    for lang, metrics in per_client:
+        by_lang.setdefault(lang, []).append(metrics)
+    return {lang: {m: float(np.mean([r[m] for r in rows])) for m in METRICS} for lang, rows in by_lang.items()}
+
+
+def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
+    results, details = [], {}
+    for index, client in enumerate(build_clients(cfg)):
+        bundle.reset(cfg.seed)
+        report = train_local(
+            bundle.model, bundle.tokenizer, encode(client.train, bundle.tokenizer, cfg.max_length),
+            validation=encode(client.validation, bundle.tokenizer, cfg.max_length),
+            epochs=cfg.rounds * cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+            seed=cfg.seed * 1_000_003 + index, patience=cfg.patience, progress=progress,
+            desc=f"monolingual {client.name}",
+        )
+        test = evaluate(bundle.model, encode(client.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer)
+        results.append((client.lang, test))
+        details[client.name] = {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
+                                "history": report.history, "seconds": report.seconds}
+    return {"per_language": _language_means(results), "clients": details}
+
+
+def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
+    clients = build_clients(cfg)
+    bundle.reset(cfg.seed)
+    report = train_local(
+        bundle.model, bundle.tokenizer, encode(pooled([c.train for c in clients]), bundle.tokenizer, cfg.max_length),
+        validation=encode(pooled([c.validation for c in clients]), bundle.tokenizer, cfg.max_length),
+        epochs=cfg.rounds * cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
+        patience=cfg.patience, progress=progress, desc="centralized",
+    )
+    results = [(c.lang, evaluate(bundle.model, encode(c.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer))
+               for c in clients]
+    return {"per_language": _language_means(results),
+            "training": {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
+                         "history": report.history, "seconds": report.seconds}}
+
+
+def _federated(cfg: ExperimentConfig, progress) -> dict:
+    from fedlib.federated import run_federated
+
+    history = run_federated(cfg)
+    history.pop("_final_arrays", None)
+    best = history["best"]
+    per_language = {lang: {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}
+                    for lang, m in best["per_language"].items()}
+    first = history["rounds"][0]["clients"]
+    return {"per_language": per_language, "history": history, "best_round": best["round"],
+            "bytes_per_round": {name: {"sent": c.get("bytes_sent", 0), "received": c.get("bytes_received", 0)}
+                                for name, c in first.items()}}
+
+
+def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progress: bool | None = None) -> dict:
+    """Run one experiment, or load its artifact when one with the same config hash exists."""
+    cfg = config.resolved()
+    path = artifact_path(cfg)
+    if path.exists() and not (force if force is not None else force_requested()):
+        return load_artifact(path)
+    started = time.perf_counter()
+    bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
+    if cfg.paradigm == "monolingual":
+        outcome = _monolingual(cfg, bundle, progress)
+    elif cfg.paradigm == "centralized":
+        outcome = _centralized(cfg, bundle, progress)
+    else:
+        outcome = _federated(cfg, progress)
+    per_language = outcome["per_language"]
+    params = count_parameters(bundle.model)
+    artifact = {
+        "schema": SCHEMA_VERSION,
+        "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "run_name": cfg.run_name(),
+        "profile": cfg.profile, "backbone": cfg.backbone, "seed": cfg.seed,
+        "environment": environment(), "data_checksums": data_checksums(cfg.task),
+        "per_language": per_language,
+        "average": {m: float(np.mean([v[m] for v in per_language.values()])) for m in METRICS},
+        "parameters": {"total": params.total, "trainable": params.trainable,
+                       "communicated": params.communicated, "by_group": params.trainable_by_group},
+        "wall_seconds": time.perf_counter() - started,
+        **{k: v for k, v in outcome.items() if k != "per_language"},
+    }
+    save_artifact(artifact, path)
+    return artifact

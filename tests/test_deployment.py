@@ -1,0 +1,149 @@
+"""The deployment engine: a real SuperLink + SuperNodes as local processes, driven by `flwr run`.
+
+It must give the in-process engine's aggregates exactly, and leave no process or port behind, on
+success and on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+
+import numpy as np
+import pytest
+
+from fedlib.config import REPO_ROOT
+from fedlib.experiment import ExperimentConfig
+from fedlib.federated import deployment, run_federated
+from fedlib.federated.runconfig import CONFIG_KEY, config_to_run_config
+
+BASE = dict(task="sib200", languages=("eng_Latn", "hau_Latn"), profile="smoke", rounds=1, num_threads=1)
+
+
+def _port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (TIME_WAIT leftovers of closed connections are fine)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+        except OSError:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _assert_cleaned_up(record: deployment.DeploymentRecord) -> None:
+    alive = record.alive()
+    assert not alive, f"processes left running: {alive}"
+    busy = [port for port in record.ports if not _port_free(port)]
+    assert not busy, f"ports left open: {busy}"
+
+
+def test_staged_app_accepts_the_run_config_and_leaves_pyproject_alone(tmp_path):
+    from flwr.cli.build import build_fab_from_disk
+    from flwr.common.config import flatten_dict, fuse_dicts, get_fab_config
+
+    before = (REPO_ROOT / "pyproject.toml").read_bytes()
+    app = deployment.stage_app(tmp_path / "app")
+    assert (REPO_ROOT / "pyproject.toml").read_bytes() == before
+    staged = tomllib.loads((app / "pyproject.toml").read_text())
+    original = tomllib.loads(before.decode())
+    assert staged["tool"]["flwr"]["app"]["components"] == original["tool"]["flwr"]["app"]["components"]
+    assert (app / "fedlib" / "federated" / "server.py").read_bytes() == \
+        (REPO_ROOT / "fedlib" / "federated" / "server.py").read_bytes()
+
+    # What the SuperLink checks in StartRun: every override key is declared by the FAB's config.
+    cfg = ExperimentConfig(**BASE).resolved()
+    overrides_file = deployment.write_run_config(tmp_path / "rc.toml", cfg, tmp_path / "h.json")
+    overrides = tomllib.loads(overrides_file.read_text())
+    assert overrides[CONFIG_KEY] == config_to_run_config(cfg)[CONFIG_KEY]  # JSON survives TOML quoting
+    fab_config = get_fab_config(build_fab_from_disk(app))
+    fuse_dicts(flatten_dict(fab_config["tool"]["flwr"]["app"]["config"]), overrides, check_keys=True)
+
+
+def test_failure_raises_with_logs_and_stops_everything():
+    cfg = ExperimentConfig(engine="deployment", **BASE)
+    with pytest.raises(RuntimeError) as err:
+        deployment.run_deployment(cfg, 2, timeout_s=6, stop_grace_s=5)
+    message = str(err.value)
+    assert "deployment run failed" in message and "----- superlink" in message
+    _assert_cleaned_up(deployment.last_deployment)
+
+
+def test_deployment_matches_inprocess_and_cleans_up():
+    deployed = run_federated(ExperimentConfig(engine="deployment", **BASE))
+    record = deployment.last_deployment
+    _assert_cleaned_up(record)
+    # SuperLink, 2 SuperNodes, `flwr run`, and what they started (SuperExecs, ServerApp, ClientApps).
+    assert len(record.pids) > 4
+
+    assert set(deployed["best"]["per_language"]) == {"eng_Latn", "hau_Latn"}
+    assert [r["round"] for r in deployed["rounds"]] == [1]
+    assert not deployed["failures"]
+
+    inprocess = run_federated(ExperimentConfig(engine="inprocess", **BASE))
+    a, b = inprocess["_final_arrays"], deployed["_final_arrays"]
+    assert set(a) == set(b)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert inprocess["best"]["per_language"] == deployed["best"]["per_language"]
+
+
+def _write_test_pki(folder):
+    """A throwaway CA, a SuperLink certificate for 127.0.0.1, and two SuperNode key pairs."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = dict(not_valid_before=now - datetime.timedelta(minutes=5), not_valid_after=now + datetime.timedelta(days=1))
+
+    def certificate(subject, issuer, public_key, signer, *extensions):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(valid["not_valid_before"]).not_valid_after(valid["not_valid_after"]))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    pem = serialization.Encoding.PEM
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedlib test CA")])
+    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key,
+                     (x509.BasicConstraints(ca=True, path_length=None), True))
+    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), ca_name,
+                       key.public_key(), ca_key,
+                       (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False))
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "server.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    keys = []
+    for i in range(2):
+        node = ec.generate_private_key(ec.SECP384R1())
+        (folder / f"node{i}").write_bytes(node.private_bytes(pem, serialization.PrivateFormat.OpenSSH,
+                                                             serialization.NoEncryption()))
+        (folder / f"node{i}.pub").write_bytes(node.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
+        keys.append(deployment.NodeKeys(folder / f"node{i}", folder / f"node{i}.pub"))
+    return deployment.TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key"), keys
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FEDLIB_TEST_TLS"), reason="another ~70 s deployment; set FEDLIB_TEST_TLS=1")
+def test_deployment_with_tls_and_supernode_auth(tmp_path):
+    tls, keys = _write_test_pki(tmp_path)
+    cfg = ExperimentConfig(engine="deployment", **BASE)
+    history = deployment.run_deployment(cfg, 2, tls=tls, supernode_keys=keys)
+    assert set(history["best"]["per_language"]) == {"eng_Latn", "hau_Latn"}
+    record = deployment.last_deployment
+    assert "--enable-supernode-auth" in record.commands["superlink"]
+    assert "--insecure" not in record.commands["superlink"]
+    _assert_cleaned_up(record)
