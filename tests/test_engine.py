@@ -113,7 +113,9 @@ def test_bytes_are_measured_per_client_and_round():
         for client in record["clients"].values():
             assert client["bytes_received"] >= 4 * n_values  # float32 arrays at least
             assert client["bytes_sent"] >= 4 * n_values
-            assert 0.0 <= client["test_accuracy"] <= 1.0
+            assert 0.0 <= client["val_accuracy"] <= 1.0
+    assert set(history["best"]["per_language"]) == set(LANGS)
+    assert all("test_accuracy" in m for m in history["best"]["per_language"].values())
 
 
 def test_failing_client_is_recorded_and_round_completes(monkeypatch):

@@ -10,7 +10,7 @@ Tasks (:data:`TASKS`): ``xnli``, ``masakhanews``, ``sib200``, ``nc`` (Hub only),
 sources, licences and row counts.
 """
 
-from fedlib.data.card import data_card, tokens_per_word
+from fedlib.data.card import data_card, label_distribution, tokens_per_word
 from fedlib.data.checksums import verify_all, verify_file
 from fedlib.data.errors import (
     BudgetError,
@@ -56,6 +56,7 @@ __all__ = [
     "UnknownLanguageError",
     "UnknownTaskError",
     "data_card",
+    "label_distribution",
     "dirichlet_partition",
     "features_for",
     "few_shot_languages",

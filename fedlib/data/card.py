@@ -74,3 +74,13 @@ def data_card(
     card.attrs.update(task=spec.name, source=used, description=spec.description,
                       stand_in_for=spec.stand_in_for, licence=spec.source.licence)
     return card
+
+
+def label_distribution(task: str, split: str = "train", *, languages: Iterable[str] | None = None,
+                       source: str = "auto") -> pd.DataFrame:
+    """Languages x label names: how many ``split`` rows of each label every language (client) holds."""
+    dataset = load_task(task, list(languages) if languages is not None else None, source=source)[split]
+    names = dataset.features["label"].names
+    frame = pd.DataFrame({"lang": dataset["lang"], "label": [names[i] for i in dataset["label"]]})
+    table = frame.groupby(["lang", "label"]).size().unstack(fill_value=0)
+    return table.reindex(columns=[n for n in names if n in table.columns])

@@ -22,6 +22,9 @@ from fedlib.model import ModelSpec, get_bundle
 from fedlib.training import encode, evaluate, train_local
 
 
+SPLIT_PREFIX = {"validation": "val", "test": "test"}
+
+
 def model_spec(cfg: ExperimentConfig, num_labels: int) -> ModelSpec:
     return ModelSpec(cfg.backbone, cfg.method, num_labels, cfg.num_virtual_tokens, cfg.lora_rank)
 
@@ -80,15 +83,16 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
 
     @app.evaluate()
     def evaluate_global(message: Message, context: Context) -> Message:
+        """Evaluate the global parameters on this client's ``split`` (validation each round, test once)."""
         cfg, index, bundle = _setup(message, context, config)
-        key = cfg.to_json()
-        val = evaluate(bundle.model, _encoded(key, index, "validation"), bundle.tokenizer)
-        test = evaluate(bundle.model, _encoded(key, index, "test"), bundle.tokenizer)
-        metrics = {"num-examples": val["num_examples"], "client-index": index}
-        for prefix, values in (("val", val), ("test", test)):
-            metrics.update({f"{prefix}-{k.replace('_', '-')}": float(v) for k, v in values.items()
-                            if k != "num_examples"})
-        metrics["test-num-examples"] = test["num_examples"]
+        split = str(message.content["config"].get("split", "validation"))
+        if split not in SPLIT_PREFIX:
+            raise ValueError(f"unknown evaluation split {split!r}; expected one of {list(SPLIT_PREFIX)}")
+        values = evaluate(bundle.model, _encoded(cfg.to_json(), index, split), bundle.tokenizer)
+        prefix = SPLIT_PREFIX[split]
+        metrics = {"num-examples": values["num_examples"], "client-index": index}
+        metrics.update({f"{prefix}-{k.replace('_', '-')}": float(v) for k, v in values.items()
+                        if k != "num_examples"})
         return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
     return app

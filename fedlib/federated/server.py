@@ -55,6 +55,22 @@ def _split_replies(replies) -> tuple[list[Message], list[Message]]:
     return ok, failed
 
 
+def _evaluate(grid, strategy, server_round, arrays, split, names, langs, history) -> dict[str, dict]:
+    """Ask every client to evaluate ``arrays`` on its ``split``; metrics per language."""
+    messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord({"split": split}), grid))
+    ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
+    history["failures"] += [
+        {"round": server_round, "node_id": r.metadata.src_node_id, "stage": f"evaluate-{split}",
+         "reason": r.error.reason} for r in failed
+    ]
+    per_language: dict[str, dict] = {}
+    for reply in ok:
+        metrics = reply.content["metrics"]
+        entry = {k.replace("-", "_"): float(v) for k, v in metrics.items() if k != "client-index"}
+        per_language.setdefault(langs[_client_index(reply)], entry)  # a language's shards share its eval sets
+    return per_language
+
+
 def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
     """Run the federated rounds of ``config`` on ``grid``; return the history as plain data."""
     cfg = config.resolved()
@@ -90,20 +106,10 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
                 "seconds": float(m["seconds"]), "bytes_received": payload_bytes(reply.content),
                 "bytes_sent": sent.get(reply.metadata.src_node_id, 0),
             }
-        eval_messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid))
-        eval_ok, eval_failed = _split_replies(grid.send_and_receive(eval_messages, timeout=REPLY_TIMEOUT_S))
-        history["failures"] += [
-            {"round": server_round, "node_id": r.metadata.src_node_id, "stage": "evaluate",
-             "reason": r.error.reason} for r in eval_failed
-        ]
-        per_language: dict[str, dict] = {}
-        for reply in eval_ok:
-            i = _client_index(reply)
-            m = reply.content["metrics"]
-            entry = {k.replace("-", "_"): float(v) for k, v in m.items() if k != "client-index"}
-            clients_log.setdefault(names[i], {"lang": langs[i]}).update(
-                {k: v for k, v in entry.items() if k.startswith(("val_", "test_"))})
-            per_language.setdefault(langs[i], entry)  # a language's shards share its eval sets
+        per_language = _evaluate(grid, strategy, server_round, arrays, "validation", names, langs, history)
+        for name, lang in zip(names, langs):  # a client that failed training is still evaluated
+            if lang in per_language:
+                clients_log.setdefault(name, {"lang": lang}).update({k: v for k, v in per_language[lang].items() if k.startswith("val_")})
         val_accuracy = sum(e["val_accuracy"] for e in per_language.values()) / max(len(per_language), 1)
         record = {"round": server_round, "val_accuracy": val_accuracy, "clients": clients_log,
                   "seconds": time.perf_counter() - started}
@@ -111,13 +117,16 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
         if progress is not None:
             progress(record)
         if best is None or val_accuracy > best["val_accuracy"]:
-            best = {"round": server_round, "val_accuracy": val_accuracy, "per_language": per_language}
+            best = {"round": server_round, "val_accuracy": val_accuracy, "arrays": arrays}
             stale = 0
         else:
             stale += 1
             if stale >= cfg.patience:
                 log.info("early stop after round %d (best round %d)", server_round, best["round"])
                 break
+    # Test once, with the parameters of the round that did best on validation.
+    best["per_language"] = _evaluate(grid, strategy, best["round"], best.pop("arrays"), "test", names,
+                                     langs, history)
     history["best"] = best
     history["final_arrays_keys"] = sorted(arrays.keys())
     # Dropped before JSON; kept for tests and the artifact's .npz.
