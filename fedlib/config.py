@@ -71,8 +71,10 @@ PROFILES: dict[str, Profile] = {
         seeds=(0,), num_virtual_tokens=4,
     ),
     "cpu": Profile(
+        # Measured on 2 cores: 6 rounds x 128 rows x batch 8 take soft-prompt tuning on three SIB-200
+        # clients from 25 % to 74 % validation accuracy in ~3 minutes (issue C's note).
         name="cpu", backbone="me5s-q4", max_length=64, train_per_client=128,
-        eval_per_client=200, rounds=5, local_epochs=1, batch_size=16, lr=5e-3, patience=5,
+        eval_per_client=200, rounds=6, local_epochs=1, batch_size=8, lr=5e-3, patience=5,
         seeds=(0, 1, 2),
     ),
     "paper": Profile(
