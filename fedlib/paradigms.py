@@ -68,9 +68,18 @@ def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
 
 
 def _federated(cfg: ExperimentConfig, progress) -> dict:
-    from fedlib.federated import run_federated
+    from tqdm.auto import tqdm
 
-    history = run_federated(cfg)
+    from fedlib.federated import run_federated
+    from fedlib.training import progress_enabled
+
+    with tqdm(total=cfg.rounds, desc=f"federated {cfg.method} rounds", disable=not progress_enabled(progress),
+              leave=False) as bar:
+        def on_round(record: dict) -> None:
+            bar.update(1)
+            bar.set_postfix(val_acc=f"{record['val_accuracy']:.3f}")
+
+        history = run_federated(cfg, progress=on_round)
     history.pop("_final_arrays", None)
     best = history["best"]
     per_language = {lang: {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}

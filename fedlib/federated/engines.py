@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
 import time
 import traceback
@@ -98,9 +100,22 @@ class InProcessGrid(Grid):
         return self.pull_messages(self.push_messages(messages))
 
 
+@contextlib.contextmanager
+def quiet_flower(level: int = logging.WARNING):
+    """Silence Flower's per-round INFO lines (the round progress bar says the same)."""
+    logger = logging.getLogger("flwr")
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def _run_inprocess(cfg: ExperimentConfig, num_clients: int, progress) -> dict:
     grid = InProcessGrid(build_client_app(cfg), num_clients, config_to_run_config(cfg))
-    return federate(grid, cfg, progress=progress)
+    with quiet_flower():
+        return federate(grid, cfg, progress=progress)
 
 
 def _load_result(path: Path) -> dict:
