@@ -16,14 +16,13 @@ update-check cache never touch ``~/.flwr``; telemetry, the update check and runt
 installation (``uv sync``) are switched off. The folder (with one log per process) is removed
 afterwards unless ``workdir`` is given.
 
-Why the app is staged. ``flwr run`` builds a FAB from a folder. Flower's SuperLink rejects any
-``--run-config`` key that ``[tool.flwr.app.config]`` does not declare, and this project's
-``pyproject.toml`` does not declare ``fedlib-config``. So the app is submitted from a staged copy
-holding the project's ``pyproject.toml`` (``fedlib-config = ""`` added, any legacy
-``[tool.flwr.federations]`` dropped) and the ``fedlib`` package, byte for byte. This also keeps
-``flwr run``'s config migration away from the real ``pyproject.toml`` and avoids walking ``.venv``.
-The apps import ``fedlib`` from the installed FAB, so the datasets, caches and backbone assets are
-passed by absolute path (``FEDLIB_DATA``, ``FEDLIB_CACHE``, ``FEDLIB_ASSETS``, ``FEDLIB_RESULTS``).
+Why the app is staged. ``flwr run`` builds a FAB from a folder. Submitting from a staged copy
+(the project's ``pyproject.toml`` and the ``fedlib`` package, byte for byte) keeps ``flwr run``'s
+config migration away from the real ``pyproject.toml``, avoids walking the 2 GB ``.venv``, and makes
+sure ``fedlib-config`` is declared in ``[tool.flwr.app.config]`` (the SuperLink rejects undeclared
+``--run-config`` keys). The apps import ``fedlib`` from the installed FAB, so the datasets, caches and
+backbone assets are passed by absolute path (``FEDLIB_DATA``, ``FEDLIB_CACHE``, ``FEDLIB_ASSETS``,
+``FEDLIB_RESULTS``).
 
 Security. Insecure (plain HTTP) by default. Pass ``tls=TlsFiles(...)`` to serve every API over TLS
 (the CA also goes to the SuperNodes and the CLI connection), and additionally ``supernode_keys`` (one
