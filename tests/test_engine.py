@@ -134,3 +134,19 @@ def test_failing_client_is_recorded_and_round_completes(monkeypatch):
     assert [f["stage"] for f in history["failures"]] == ["train"]
     assert "disk on fire" in history["failures"][0]["reason"]
     assert list(history["rounds"][0]["clients"]) == list(history["clients"])  # both still evaluated
+
+
+def test_fedprox_sends_its_proximal_term_to_every_client():
+    cfg = smoke_config(strategy="fedprox", proximal_mu=0.5)
+    grid, history = run_recorded(cfg)
+    train_messages = [m for m in grid.sent if m.metadata.message_type == "train"]
+    assert len(train_messages) == len(LANGS)
+    assert all(float(m.content["config"]["proximal-mu"]) == 0.5 for m in train_messages)
+    assert history["best"]["per_language"]
+
+
+def test_fedadam_moves_the_server_model_differently_from_fedavg():
+    fedavg = run_recorded(smoke_config(strategy="fedavg"))[1]["_final_arrays"]
+    fedadam = run_recorded(smoke_config(strategy="fedadam", server_lr=0.05))[1]["_final_arrays"]
+    assert set(fedavg) == set(fedadam)
+    assert any(not np.allclose(fedavg[k], fedadam[k]) for k in fedavg)
