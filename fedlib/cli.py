@@ -31,15 +31,51 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", default="fedavg", choices=STRATEGIES)
     run.add_argument("--engine", default="inprocess", choices=ENGINES)
     run.add_argument("--force", action="store_true", help="recompute even if the artifact exists")
+    compare = sub.add_parser("compare", help="run (or load) the paper's paradigm comparison for a task, "
+                             "every seed of the profile, and print the table")
+    compare.add_argument("--task", required=True)
+    compare.add_argument("--languages", help="comma-separated language codes (default: all of the task)")
+    compare.add_argument("--profile", choices=("smoke", "cpu", "paper"))
+    compare.add_argument("--arms", help="comma-separated arm keys (default: all paper arms)")
     return parser
+
+
+def _languages(text: str | None) -> tuple[str, ...] | None:
+    return tuple(lang.strip() for lang in text.split(",") if lang.strip()) if text else None
+
+
+def _compare(args) -> int:
+    from fedlib.report import comparison_table, paper_arms, run_comparison
+
+    arms = paper_arms()
+    if args.arms:
+        wanted = args.arms.split(",")
+        unknown = sorted(set(wanted) - {arm.key for arm in arms})
+        if unknown:
+            print(f"fedlib: unknown arms {unknown}; choose from {[arm.key for arm in arms]}", file=sys.stderr)
+            return 2
+        arms = [arm for arm in arms if arm.key in wanted]
+    common = {"languages": _languages(args.languages)}
+    if args.profile:
+        common["profile"] = args.profile
+    try:
+        ExperimentConfig(task=args.task, **common).resolved()
+    except ValueError as err:
+        print(f"fedlib: {err}", file=sys.stderr)
+        return 2
+    results = run_comparison(args.task, arms, **common)
+    print(comparison_table(results).to_string())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "compare":
+        return _compare(args)
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.languages:
-        values["languages"] = tuple(lang.strip() for lang in args.languages.split(",") if lang.strip())
+        values["languages"] = _languages(args.languages)
     try:
         config = ExperimentConfig(**values).resolved()
     except ValueError as err:

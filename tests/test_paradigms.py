@@ -116,3 +116,19 @@ def test_cli_rejects_bad_values(capsys):
 
     assert main(["run", "--task", "sib200", "--rounds", "0", "--profile", "smoke"]) == 2
     assert "rounds" in capsys.readouterr().err
+
+
+def test_cli_compare_prints_the_table(results_tmp, capsys):
+    from fedlib.cli import main
+
+    rc = main(["compare", "--task", "sib200", "--languages", "eng_Latn", "--profile", "smoke",
+               "--arms", "monolingual,federated"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "average" in out and "Federated prompt" in out and "Monolingual" in out
+
+
+def test_cli_compare_rejects_unknown_arms(capsys):
+    from fedlib.cli import main
+
+    assert main(["compare", "--task", "sib200", "--arms", "telepathy", "--profile", "smoke"]) == 2
+    assert "telepathy" in capsys.readouterr().err
