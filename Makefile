@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export FEDLIB_CACHE ?= $(HOME)/.cache/fedlib
 
-.PHONY: test book reproduce clean-book clean venv
+.PHONY: test book reproduce bench clean-book clean venv
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ book: $(STAMP)
 # Recompute every result artifact instead of loading the committed ones.
 reproduce: $(STAMP)
 	FEDLIB_FORCE=1 $(MAKE) book
+
+# Performance benchmarks (benchmarks/run.py --help), not part of `make test`: about 15 min on 2 cores.
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 clean-book:
 	rm -rf _build .jupyter_cache

@@ -23,13 +23,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     for name, kind in (("rounds", int), ("local-epochs", int), ("lr", float), ("batch-size", int),
                        ("max-length", int), ("train-per-client", int), ("eval-per-client", int),
-                       ("patience", int)):
+                       ("val-per-client", int), ("patience", int)):
         run.add_argument(f"--{name}", type=kind)
     run.add_argument("--partition", default="language", choices=PARTITIONS)
     run.add_argument("--clients-per-language", type=int, default=1)
     run.add_argument("--alpha", type=float, default=0.5)
     run.add_argument("--strategy", default="fedavg", choices=STRATEGIES)
     run.add_argument("--engine", default="inprocess", choices=ENGINES)
+    run.add_argument("--min-successful-clients", type=int,
+                     help="abort when fewer clients succeed in a round (default: at least one)")
+    run.add_argument("--dp-clipping-norm", type=float,
+                     help="differential privacy: clip each client's update to this L2 norm")
+    run.add_argument("--dp-noise-multiplier", type=float,
+                     help="differential privacy: Gaussian noise std = multiplier x clipping norm / clients")
     run.add_argument("--force", action="store_true", help="recompute even if the artifact exists")
     compare = sub.add_parser("compare", help="run (or load) the paper's paradigm comparison for a task, "
                              "every seed of the profile, and print the table")
@@ -84,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     from fedlib.artifacts import artifact_path
     from fedlib.paradigms import run_experiment
 
-    artifact = run_experiment(config, force=args.force or None)
+    from fedlib.data import DataError
+
+    try:
+        artifact = run_experiment(config, force=args.force or None)
+    except DataError as err:  # e.g. a shipped file fails its checksum: refuse, say which and why
+        print(f"fedlib: {err}", file=sys.stderr)
+        return 2
     print(f"{artifact['run_name']}  ({artifact['profile']} profile, backbone {artifact['backbone']})")
     for lang, metrics in artifact["per_language"].items():
         print(f"  {lang:>10}  accuracy {metrics['accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}")

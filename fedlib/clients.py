@@ -34,8 +34,8 @@ def _budget(dataset: Dataset, n: int | None, seed: int) -> Dataset:
 
 
 # Only these fields decide who holds which rows; runs differing elsewhere share the cached clients.
-_DATA_FIELDS = ("task", "languages", "seed", "train_per_client", "eval_per_client", "partition",
-                "clients_per_language", "alpha")
+_DATA_FIELDS = ("task", "languages", "seed", "train_per_client", "eval_per_client", "val_per_client",
+                "partition", "clients_per_language", "alpha")
 
 
 @functools.lru_cache(maxsize=8)
@@ -48,7 +48,7 @@ def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
     clients: list[ClientData] = []
     for lang in cfg.languages:
         train = _budget(by_lang["train"][lang], cfg.train_per_client, cfg.seed)
-        validation = _budget(by_lang["validation"][lang], cfg.eval_per_client, cfg.seed)
+        validation = _budget(by_lang["validation"][lang], cfg.val_per_client, cfg.seed)
         test = _budget(by_lang["test"][lang], cfg.eval_per_client, cfg.seed)
         if cfg.partition == "language":
             clients.append(ClientData(lang, lang, train, validation, test))

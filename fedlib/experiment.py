@@ -24,6 +24,11 @@ ENGINES = ("inprocess", "simulation", "deployment")
 # Paradigms that fix the tuning method (the paper's federated baselines).
 _PARADIGM_METHOD = {"federated-full": "full", "federated-lora": "lora"}
 
+# Fields added after result artifacts were committed. The config hash (an artifact's identity) is
+# the hash of ``to_json()``; these fields enter that JSON only when set to something other than
+# their default, so every config that leaves them alone keeps the hash (and artifact) it had.
+_HASH_WHEN_SET = ("min_successful_clients", "dp_clipping_norm", "dp_noise_multiplier")
+
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
@@ -41,7 +46,8 @@ class ExperimentConfig:
     batch_size: int | None = None
     max_length: int | None = None
     train_per_client: int | None = None
-    eval_per_client: int | None = None
+    eval_per_client: int | None = None  # test rows per client
+    val_per_client: int | None = None
     patience: int | None = None
     num_virtual_tokens: int | None = None
     lora_rank: int = 8
@@ -54,15 +60,19 @@ class ExperimentConfig:
     server_lr: float = 0.1
     engine: str = "inprocess"
     num_threads: int | None = None
+    # Reliability and privacy (issue G). Added after artifacts existed: see _HASH_WHEN_SET.
+    min_successful_clients: int | None = None  # per round and stage; None = at least one
+    dp_clipping_norm: float | None = None  # client-side clipping of the update; None = no DP
+    dp_noise_multiplier: float = 0.0  # Gaussian noise std = multiplier * clipping norm / clients
 
     def resolved(self) -> "ExperimentConfig":
         """A copy with every ``None`` budget filled from the profile, and validated."""
         profile = get_profile(self.profile)
         fill: dict[str, Any] = {"profile": profile.name}
         for field in ("rounds", "local_epochs", "lr", "batch_size", "max_length", "train_per_client",
-                      "eval_per_client", "patience", "num_virtual_tokens"):
+                      "eval_per_client", "val_per_client", "patience", "num_virtual_tokens"):
             if getattr(self, field) is None:
-                fill[field] = getattr(profile, field)
+                fill[field] = profile.budget(self.task, field)
         if self.backbone is None:
             fill["backbone"] = os.environ.get("FEDLIB_BACKBONE") or profile.backbone
         if self.paradigm in _PARADIGM_METHOD:
@@ -93,7 +103,8 @@ class ExperimentConfig:
         if self.profile is not None:
             choice("profile", self.profile, PROFILES)
         for name in ("rounds", "local_epochs", "batch_size", "max_length", "clients_per_language",
-                     "lora_rank", "num_virtual_tokens", "patience", "train_per_client", "eval_per_client"):
+                     "lora_rank", "num_virtual_tokens", "patience", "train_per_client", "eval_per_client",
+                     "val_per_client"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 problems.append(f"{name} must be a positive integer (got {value!r})")
@@ -101,6 +112,24 @@ class ExperimentConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 problems.append(f"{name} must be > 0 (got {value!r})")
+        if self.min_successful_clients is not None:
+            value = self.min_successful_clients
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"min_successful_clients must be a positive integer or None (got {value!r})")
+            elif self.languages is not None:
+                n = len(self.languages) * (self.clients_per_language if self.partition == "dirichlet" else 1)
+                if value > n:
+                    problems.append(f"min_successful_clients={value} is more than the {n} clients of this "
+                                    "config (languages x clients_per_language)")
+        if self.dp_clipping_norm is not None and not self.dp_clipping_norm > 0:
+            problems.append(f"dp_clipping_norm must be > 0 or None (got {self.dp_clipping_norm!r})")
+        if not (isinstance(self.dp_noise_multiplier, (int, float)) and self.dp_noise_multiplier >= 0):
+            problems.append(f"dp_noise_multiplier must be >= 0 (got {self.dp_noise_multiplier!r})")
+        elif self.dp_noise_multiplier > 0 and self.dp_clipping_norm is None:
+            problems.append("dp_noise_multiplier > 0 needs dp_clipping_norm (the noise is calibrated to it)")
+        if self.dp_clipping_norm is not None and not self.paradigm.startswith("federated"):
+            problems.append(f"differential privacy (dp_clipping_norm) applies to federated paradigms, "
+                            f"not {self.paradigm!r}")
         if self.proximal_mu < 0:
             problems.append(f"proximal_mu must be >= 0 (got {self.proximal_mu!r})")
         if self.partition == "language" and self.clients_per_language != 1:
@@ -141,7 +170,12 @@ class ExperimentConfig:
         return cls(**data)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """JSON of every field, except the :data:`_HASH_WHEN_SET` fields left at their default."""
+        data = self.to_dict()
+        for field in dataclasses.fields(self):
+            if field.name in _HASH_WHEN_SET and data[field.name] == field.default:
+                del data[field.name]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":

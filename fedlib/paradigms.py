@@ -9,7 +9,9 @@ the test metrics of its best epoch / round.
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -67,7 +69,7 @@ def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
                          "history": report.history, "seconds": report.seconds}}
 
 
-def _federated(cfg: ExperimentConfig, progress) -> dict:
+def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
     from tqdm.auto import tqdm
 
     from fedlib.federated import run_federated
@@ -79,7 +81,7 @@ def _federated(cfg: ExperimentConfig, progress) -> dict:
             bar.update(1)
             bar.set_postfix(val_acc=f"{record['val_accuracy']:.3f}")
 
-        history = run_federated(cfg, progress=on_round)
+        history = run_federated(cfg, progress=on_round, checkpoint_dir=checkpoint_dir)
     history.pop("_final_arrays", None)
     best = history["best"]
     per_language = {lang: {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}
@@ -90,8 +92,17 @@ def _federated(cfg: ExperimentConfig, progress) -> dict:
                                 for name, c in first.items()}}
 
 
+def checkpoint_dir_for(path) -> "Path":
+    """Where a federated run keeps its round checkpoints until its artifact is written."""
+    return path.with_name(path.name + ".ckpt")
+
+
 def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progress: bool | None = None) -> dict:
-    """Run one experiment, or load its artifact when one with the same config hash exists."""
+    """Run one experiment, or load its artifact when one with the same config hash exists.
+
+    A federated run checkpoints every round into ``<artifact>.ckpt/``; a run that was killed resumes
+    from there (same config hash only) and the folder is removed once the artifact is written.
+    """
     cfg = config.resolved()
     path = artifact_path(cfg)
     if path.exists() and not (force if force is not None else force_requested()):
@@ -103,7 +114,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
     elif cfg.paradigm == "centralized":
         outcome = _centralized(cfg, bundle, progress)
     else:
-        outcome = _federated(cfg, progress)
+        outcome = _federated(cfg, progress, checkpoint_dir_for(path))
     per_language = outcome["per_language"]
     params = count_parameters(bundle.model)
     artifact = {
@@ -119,4 +130,5 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
         **{k: v for k, v in outcome.items() if k != "per_language"},
     }
     save_artifact(artifact, path)
+    shutil.rmtree(checkpoint_dir_for(path), ignore_errors=True)
     return artifact

@@ -23,41 +23,69 @@ class Arm:
     key: str
     label: str
     overrides: tuple[tuple[str, object], ...] = ()
+    max_seeds: int | None = None  # run on the first max_seeds seeds only; None = every seed
 
 
-def paper_arms(*, noniid_clients: int = 2, alpha: float = 0.5) -> list[Arm]:
-    """The paper's comparison: baselines, federated prompt tuning, federated full FT and LoRA."""
+def paper_arms(*, noniid_clients: int = 2, alpha: float = 0.5, secondary_seeds: int | None = -1) -> list[Arm]:
+    """The paper's comparison: baselines, federated prompt tuning, federated full FT and LoRA.
+
+    The three paradigms of the headline comparison run on every seed; the secondary arms (non-IID,
+    full fine-tuning, LoRA) on the first ``secondary_seeds`` seeds (default: the profile's
+    ``secondary_seeds``; ``None`` = every seed), which is what keeps the ``cpu`` profile affordable.
+    """
+    if secondary_seeds == -1:
+        secondary_seeds = get_profile().secondary_seeds
     return [
         Arm("monolingual", "Monolingual", (("paradigm", "monolingual"),)),
         Arm("centralized", "Centralized", (("paradigm", "centralized"),)),
         Arm("federated", "Federated prompt", (("paradigm", "federated"),)),
         Arm("federated-noniid", f"Federated prompt, non-IID (α={alpha})",
             (("paradigm", "federated"), ("partition", "dirichlet"),
-             ("clients_per_language", noniid_clients), ("alpha", alpha))),
-        Arm("federated-full", "Federated full FT", (("paradigm", "federated-full"),)),
-        Arm("federated-lora", "Federated LoRA", (("paradigm", "federated-lora"),)),
+             ("clients_per_language", noniid_clients), ("alpha", alpha)), secondary_seeds),
+        Arm("federated-full", "Federated full FT", (("paradigm", "federated-full"),), secondary_seeds),
+        Arm("federated-lora", "Federated LoRA", (("paradigm", "federated-lora"),), secondary_seeds),
     ]
 
 
 def run_comparison(task: str, arms: list[Arm], *, seeds=None, progress: bool | None = None,
-                   **common) -> pd.DataFrame:
-    """Run (or load) every arm x seed; one tidy row per arm, seed and language."""
+                   load_only: bool = False, **common) -> pd.DataFrame:
+    """Run (or load) every arm x seed; one tidy row per arm, seed and language.
+
+    ``load_only=True`` never trains: runs without an artifact are left out (the claims ledger uses
+    this to report only what has been computed).
+    """
+    from fedlib.artifacts import artifact_path, load_artifact
+
     seeds = tuple(seeds if seeds is not None else get_profile(common.get("profile")).seeds)
     rows = []
-    jobs = [(arm, seed) for arm in arms for seed in seeds]
-    for arm, seed in tqdm(jobs, desc=f"{task} runs", disable=progress is False):
+    jobs = [(arm, seed) for arm in arms for seed in seeds[: arm.max_seeds]]
+    for arm, seed in tqdm(jobs, desc=f"{task} runs", disable=progress is False or load_only):
         config = ExperimentConfig(task=task, seed=seed, **{**common, **dict(arm.overrides)})
-        artifact = run_experiment(config, progress=False)
+        if load_only:
+            path = artifact_path(config.resolved())
+            if not path.exists():
+                continue
+            artifact = load_artifact(path)
+        else:
+            artifact = run_experiment(config, progress=False)
+        cfg = artifact["config"]
+        sent = [c["sent"] for c in artifact.get("bytes_per_round", {}).values()]
         for lang, metrics in artifact["per_language"].items():
             rows.append({
                 "arm": arm.key, "label": arm.label, "seed": seed, "lang": lang,
+                "paradigm": cfg["paradigm"], "method": cfg["method"],
+                "train_per_client": cfg["train_per_client"],
+                "bytes_sent_per_round": float(np.mean(sent)) if sent else np.nan,
+                "rounds_run": len(artifact["history"]["rounds"]) if "history" in artifact else np.nan,
                 "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                 "trainable": artifact["parameters"]["trainable"],
                 "communicated": artifact["parameters"]["communicated"],
                 "wall_seconds": artifact["wall_seconds"], "run_name": artifact["run_name"],
                 "profile": artifact["profile"], "backbone": artifact["backbone"],
             })
-    return pd.DataFrame(rows)
+    columns = ["arm", "label", "seed", "lang", "paradigm", "method", "train_per_client", "accuracy",
+               "macro_f1"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
 def seed_averages(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
@@ -106,3 +134,110 @@ def plot_comparison(results: pd.DataFrame, metric: str = "accuracy", ax=None, ti
     if title:
         ax.set_title(title)
     return ax
+
+
+def headline_numbers(results: pd.DataFrame, task: str, prefix: str) -> dict[str, float | int]:
+    """The numbers a chapter's prose quotes, named ``{prefix}_{what}``, ready for MyST-NB ``glue``.
+
+    Per arm: mean accuracy over seeds (``{prefix}_{arm}``) and the paper's reported average where it
+    reports one (``{prefix}_paper_{arm}``); the federated gain over monolingual in points and the number
+    of languages where it is positive; the number of seeds behind every mean.
+    """
+    from fedlib.paper import reported
+
+    averages = seed_averages(results).set_index("arm")
+    numbers: dict[str, float | int] = {f"{prefix}_seeds": int(averages["seeds"].min()),
+                                       f"{prefix}_languages": int(results["lang"].nunique())}
+    for arm, row in averages.iterrows():
+        key = arm.replace("-", "_")
+        numbers[f"{prefix}_{key}"] = float(row["mean"])
+        numbers[f"{prefix}_{key}_sd"] = float(row["std"]) if row["seeds"] > 1 else 0.0
+        paper_value = reported(task, arm)
+        if paper_value is not None:
+            numbers[f"{prefix}_paper_{key}"] = float(paper_value)
+    if {"federated", "monolingual"} <= set(averages.index):
+        gain = gain_over(results, "federated", "monolingual")
+        numbers[f"{prefix}_gain"] = float(averages.loc["federated", "mean"] - averages.loc["monolingual", "mean"])
+        numbers[f"{prefix}_gain_languages"] = int((gain["gain"] > 0).sum())
+    return numbers
+
+
+def budget_summary(task: str, **overrides) -> str:
+    """One sentence stating the budget a chapter's runs use (profile, backbone, rows, rounds)."""
+    cfg = ExperimentConfig(task=task, **overrides).resolved()
+
+    def rows(n: int | None) -> str:
+        return "all" if n is None else f"{n:,}"
+
+    return (f"profile {cfg.profile}: backbone {cfg.backbone}, {len(cfg.languages)} language clients with "
+            f"{rows(cfg.train_per_client)} training, {rows(cfg.val_per_client)} validation and "
+            f"{rows(cfg.eval_per_client)} test rows each, {cfg.rounds} rounds of {cfg.local_epochs} local "
+            f"epoch(s), batch {cfg.batch_size}, learning rate {cfg.lr:g}, at most {cfg.max_length} tokens, "
+            f"{cfg.num_virtual_tokens} virtual tokens")
+
+
+def budget_arms(budgets, paradigms=("federated", "monolingual")) -> list[Arm]:
+    """Arms for a data-efficiency curve: each paradigm at each training budget (rows per client)."""
+    return [Arm(f"{paradigm}-{n}", f"{paradigm.capitalize()}, {n} rows",
+                (("paradigm", paradigm), ("train_per_client", int(n))))
+            for paradigm in paradigms for n in budgets]
+
+
+def budget_curve(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean and sd over seeds of the language-averaged metric (%), per paradigm and budget."""
+    per_seed = (results.groupby(["paradigm", "train_per_client", "seed"])[metric].mean().mul(100)
+                .reset_index())
+    return (per_seed.groupby(["paradigm", "train_per_client"])[metric].agg(["mean", "std", "count"])
+            .rename(columns={"count": "seeds"}).reset_index())
+
+
+def plot_budget_curve(results: pd.DataFrame, metric: str = "accuracy", ax=None, title: str | None = None):
+    """Accuracy against training rows per client, one line per paradigm, sd over seeds as bands."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    per_seed = (results.groupby(["paradigm", "train_per_client", "seed"])[metric].mean().mul(100)
+                .reset_index())
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    sns.lineplot(data=per_seed, x="train_per_client", y=metric, hue="paradigm", style="paradigm",
+                 markers=True, dashes=False, errorbar="sd", ax=ax, palette="colorblind")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(per_seed["train_per_client"].unique()),
+                  labels=[str(n) for n in sorted(per_seed["train_per_client"].unique())])
+    ax.set_xlabel("training rows per client")
+    ax.set_ylabel(f"test {metric.replace('_', ' ')} (%, mean over languages)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def communication_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per federated arm: parameters sent, bytes per client per round measured from the records,
+    bytes per client over the run, and the share of federated full fine-tuning's traffic."""
+    fed = results[results["paradigm"].str.startswith("federated")]
+    table = (fed.groupby(["arm", "label"], sort=False)
+             .agg(method=("method", "first"), communicated=("communicated", "first"),
+                  bytes_per_round=("bytes_sent_per_round", "mean"), rounds=("rounds_run", "mean"))
+             .reset_index())
+    table["MB_per_client_run"] = table["bytes_per_round"] * table["rounds"] / 1e6
+    full = table.loc[table["method"] == "full", "bytes_per_round"]
+    if len(full):
+        table["pct_of_full_ft"] = 100 * table["bytes_per_round"] / float(full.iloc[0])
+    return table
+
+
+def profile_table(tasks=("nc_standin", "xnli", "masakhanews")) -> pd.DataFrame:
+    """The budget every profile gives every chapter task, as resolved by the experiment config."""
+    from fedlib.config import PROFILES
+
+    rows = []
+    for name in PROFILES:
+        for task in tasks:
+            cfg = ExperimentConfig(task=task, profile=name).resolved()
+            rows.append({"profile": name, "task": task, "backbone": cfg.backbone, "clients": len(cfg.languages),
+                         "train/client": cfg.train_per_client or "all", "val/client": cfg.val_per_client or "all",
+                         "test/client": cfg.eval_per_client or "all", "rounds": cfg.rounds,
+                         "batch": cfg.batch_size, "lr": cfg.lr, "max tokens": cfg.max_length,
+                         "seeds": len(get_profile(name).seeds)})
+    return pd.DataFrame(rows).set_index(["profile", "task"])

@@ -216,6 +216,24 @@ def test_checksum_mismatch(data_copy):
     assert len(load_task("sib200", "eng_Latn")["validation"]) == 99
 
 
+def test_cli_refuses_to_run_on_a_corrupted_file(data_copy, results_tmp, capsys, monkeypatch):
+    from fedlib import paradigms
+    from fedlib.cli import main
+    from fedlib.federated import client
+
+    root = data_copy("sib200/eng_Latn")
+    path = root / "sib200" / "eng_Latn" / "train.tsv.gz"
+    write_text(path, read_text(path).replace("the", "teh", 1), sign=False)
+    for module in (client, paradigms):
+        monkeypatch.setattr(module, "train_local", lambda *a, **k: pytest.fail("training started"))
+    # A seed no other test uses: the clients are built afresh (not from the in-process cache).
+    rc = main(["run", "--task", "sib200", "--languages", "eng_Latn", "--profile", "smoke", "--seed", "7919",
+               "--rounds", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "eng_Latn/train.tsv.gz" in err and "git checkout data/" in err
+    assert not results_tmp.exists() or not list(results_tmp.rglob("*.json"))
+
+
 def test_unlisted_file_is_refused(data_copy):
     root = data_copy("sib200/eng_Latn")
     sums = root / "SHA256SUMS"

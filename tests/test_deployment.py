@@ -6,8 +6,10 @@ success and on failure.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import time
 import tomllib
 
 import numpy as np
@@ -62,6 +64,13 @@ def test_staged_app_accepts_the_run_config_and_leaves_pyproject_alone(tmp_path):
     assert overrides[CONFIG_KEY] == config_to_run_config(cfg)[CONFIG_KEY]  # JSON survives TOML quoting
     fab_config = get_fab_config(build_fab_from_disk(app))
     fuse_dicts(flatten_dict(fab_config["tool"]["flwr"]["app"]["config"]), overrides, check_keys=True)
+
+
+def test_wrong_number_of_nodes_is_refused_before_any_process_starts():
+    before = deployment.last_deployment
+    with pytest.raises(ValueError, match="num_clients=3, but the experiment has 2 clients"):
+        deployment.run_deployment(ExperimentConfig(engine="deployment", **BASE), 3)
+    assert deployment.last_deployment is before  # nothing was started
 
 
 def test_failure_raises_with_logs_and_stops_everything():
@@ -137,13 +146,73 @@ def _write_test_pki(folder):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("FEDLIB_TEST_TLS"), reason="another ~70 s deployment; set FEDLIB_TEST_TLS=1")
+@pytest.mark.skipif(bool(os.environ.get("FEDLIB_SKIP_TLS_RUN")),
+                    reason="FEDLIB_SKIP_TLS_RUN is set (another ~70-150 s deployment)")
 def test_deployment_with_tls_and_supernode_auth(tmp_path):
     tls, keys = _write_test_pki(tmp_path)
     cfg = ExperimentConfig(engine="deployment", **BASE)
     history = deployment.run_deployment(cfg, 2, tls=tls, supernode_keys=keys)
     assert set(history["best"]["per_language"]) == {"eng_Latn", "hau_Latn"}
+    assert not history["failures"]
     record = deployment.last_deployment
     assert "--enable-supernode-auth" in record.commands["superlink"]
     assert "--insecure" not in record.commands["superlink"]
+    _assert_cleaned_up(record)
+
+
+def test_supernode_without_valid_keys_is_refused(tmp_path):
+    """TLS + SuperNode auth: a registered node joins; unregistered, keyless and plain-text ones are refused.
+
+    Every process (SuperLink, `flwr` CLI calls, SuperNodes and what they start) is stopped by PID and
+    no port is left open.
+    """
+    (tmp_path / "pki").mkdir()
+    tls, keys = _write_test_pki(tmp_path / "pki")
+    base = tmp_path / "work"
+    record = deployment.DeploymentRecord(workdir=base)
+    procs = deployment._Processes(record, deployment._child_env(base))
+    scripts = deployment._scripts_dir()
+    deadline = time.monotonic() + 180
+    try:
+        link_port, *node_ports = deployment._free_ports(5)
+        record.ports = [link_port, *node_ports]
+        procs.start("superlink", deployment.superlink_command(scripts, link_port, tls, supernode_auth=True))
+        deployment._wait_listening(procs, "superlink", link_port, deadline)
+        cli_home = base / "cli" / "flwr-home"
+        deployment.write_flower_config(cli_home, link_port, tls)
+        deployment.register_supernode(procs, scripts, cli_home, keys[0], "register-0", deadline)
+
+        def node(i, **kwargs):
+            return deployment.supernode_command(scripts, link_port, node_ports[i], "partition-id=0 num-partitions=1",
+                                                tls, max_wait_s=5, **kwargs)
+
+        valid = procs.start("registered", node(0, private_key=keys[0].private_key))
+        intruders = {
+            "unregistered-key": (procs.start("unregistered-key", node(1, private_key=keys[1].private_key)),
+                                 "Failed to activate SuperNode"),
+            "no-key": (procs.start("no-key", node(2)), "must be registered"),
+            "plain-text": (procs.start("plain-text", node(3, insecure=True)), "could not establish a connection"),
+        }
+        while any(p.poll() is None for p, _ in intruders.values()):
+            assert time.monotonic() < deadline, f"intruders still running:\n{procs.tails()}"
+            time.sleep(0.25)
+        for name, (proc, expected) in intruders.items():
+            log = record.logs[name].read_text(errors="replace")
+            assert proc.returncode != 0 and expected in log, f"{name} was not refused:\n{log[-2000:]}"
+
+        # The SuperLink knows exactly one node, the registered one, and it is online.
+        while True:
+            listing = procs.start(f"list-{len(record.logs)}", [str(scripts / "flwr"), "supernode", "list",
+                                                                deployment.CONNECTION, "--format", "json"],
+                                  flwr_home=cli_home)
+            assert listing.wait(timeout=120) == 0
+            text = record.logs[next(reversed(record.logs))].read_text()
+            nodes = json.loads(text[text.index("{"):])["nodes"]
+            if [n["status"] for n in nodes] == ["online"] or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        assert [n["status"] for n in nodes] == ["online"], nodes
+        assert valid.poll() is None, "the registered SuperNode should still be connected"
+    finally:
+        procs.stop_all(5.0)
     _assert_cleaned_up(record)

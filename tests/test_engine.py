@@ -6,42 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from fedlib.clients import build_clients
-from fedlib.experiment import ExperimentConfig
-from fedlib.federated.client import build_client_app, model_spec, num_labels_of
+from fedlib.federated.client import IDENTIFY, build_client_app, model_spec, num_labels_of
 from fedlib.federated.engines import InProcessGrid
 from fedlib.federated.runconfig import config_to_run_config
 from fedlib.federated.server import federate
 from fedlib.methods import trainable_state
 from fedlib.model import ModelBundle, ModelSpec, get_bundle
 
-LANGS = ("eng_Latn", "hau_Latn")
-
-
-def smoke_config(**overrides) -> ExperimentConfig:
-    values = dict(task="sib200", languages=LANGS, profile="smoke", rounds=1, num_threads=1)
-    values.update(overrides)
-    return ExperimentConfig(**values).resolved()
-
-
-class RecordingGrid(InProcessGrid):
-    """An in-process grid that keeps every message and reply it carried."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.sent, self.replies = [], []
-
-    def send_and_receive(self, messages, *, timeout=None):
-        messages = list(messages)
-        self.sent += messages
-        replies = list(super().send_and_receive(messages, timeout=timeout))
-        self.replies += replies
-        return replies
-
-
-def run_recorded(cfg):
-    grid = RecordingGrid(build_client_app(cfg), len(build_clients(cfg)), config_to_run_config(cfg))
-    return grid, federate(grid, cfg)
+from fedtest import LANGS, run_recorded, smoke_config
 
 
 @pytest.mark.parametrize("method", ["prompt", "ptuning", "lora"])
@@ -54,6 +26,9 @@ def test_only_trainable_parameters_travel(method):
     train_replies = [r for r in grid.replies if "arrays" in r.content.array_records]
     assert len(train_replies) == len(LANGS)
     for message in grid.sent:
+        if message.metadata.message_type == IDENTIFY:  # "which client are you?": carries nothing
+            assert not list(message.content.keys())
+            continue
         assert set(message.content.array_records) == {"arrays"}
         assert set(message.content["arrays"].keys()) == expected
     for reply in grid.replies:
@@ -133,6 +108,7 @@ def test_failing_client_is_recorded_and_round_completes(monkeypatch):
     history = federate(grid, cfg)
     assert [f["stage"] for f in history["failures"]] == ["train"]
     assert "disk on fire" in history["failures"][0]["reason"]
+    assert history["failures"][0]["client"] == "hau_Latn"  # named by client, not only by node id
     assert list(history["rounds"][0]["clients"]) == list(history["clients"])  # both still evaluated
 
 

@@ -14,7 +14,9 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT / "notebooks").glob("*.md"))
+# Chapters plus the book pages that execute code (a kernelspec in their front matter).
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.md")) + sorted(
+    page for page in (ROOT / "book").glob("*.md") if "kernelspec:" in page.read_text()[:400])
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])

@@ -73,10 +73,45 @@ def test_budgets_are_the_same_across_paradigms():
     (dict(languages=("xx_Fake",)), "not in task"),
     (dict(profile="huge"), "profile"),
     (dict(clients_per_language=3), "dirichlet"),
+    (dict(strategy="fedsgd"), "strategy"),
+    (dict(rounds=-3), "rounds"),
+    (dict(lr=0.0), "lr"),
+    (dict(alpha=-0.5, partition="dirichlet", clients_per_language=2), "alpha"),
+    (dict(server_lr=0.0), "server_lr"),
+    (dict(min_successful_clients=3), "more than the 2 clients"),  # more clients than languages
+    (dict(min_successful_clients=0), "min_successful_clients"),
 ])
 def test_bad_config_fails_before_work(bad, message):
     with pytest.raises(ValueError, match=message):
         config(**bad).resolved()
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(ValueError) as err:
+        config(paradigm="telepathy", rounds=0, lr=-1.0, engine="warp").resolved()
+    message = str(err.value)
+    assert all(word in message for word in ("paradigm", "rounds", "lr", "engine"))
+
+
+def test_unknown_profile_from_the_environment_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("FEDLIB_PROFILE", "huge")
+    with pytest.raises(ValueError, match="unknown profile 'huge'.*FEDLIB_PROFILE"):
+        ExperimentConfig(task="sib200", languages=LANGS).resolved()
+
+
+def test_more_nodes_than_clients_is_refused_before_training():
+    from fedlib.federated.client import build_client_app
+    from fedlib.federated.engines import InProcessGrid
+    from fedlib.federated.server import federate
+
+    cfg = config(rounds=1).resolved()
+    grid = InProcessGrid(build_client_app(cfg), 3)  # two languages, three nodes
+    calls = []
+    app = grid.client_app
+    grid.client_app = lambda message, context: calls.append(message.metadata.message_type) or app(message, context)
+    with pytest.raises(ValueError, match="3 nodes are connected but the experiment has only 2 clients"):
+        federate(grid, cfg)
+    assert "train" not in calls
 
 
 def test_unknown_task_is_a_clear_error():
@@ -111,11 +146,52 @@ def test_cli_runs_one_experiment(results_tmp, capsys):
     assert rc == 0 and "eng_Latn" in out and "average" in out
 
 
-def test_cli_rejects_bad_values(capsys):
+@pytest.mark.parametrize("args, message", [
+    (["--rounds", "0"], "rounds must be a positive integer"),
+    (["--lr", "0"], "lr must be > 0"),
+    (["--alpha", "-1", "--partition", "dirichlet", "--clients-per-language", "2"], "alpha must be > 0"),
+    (["--languages", "eng_Latn,xx_Fake"], "not in task"),
+    (["--languages", "eng_Latn", "--min-successful-clients", "2"], "more than the 1 clients"),
+    (["--dp-noise-multiplier", "1.0"], "needs dp_clipping_norm"),
+    (["--paradigm", "monolingual", "--dp-clipping-norm", "1.0"], "federated paradigms"),
+])
+def test_cli_rejects_bad_values_before_work(args, message, capsys, monkeypatch):
     from fedlib.cli import main
 
-    assert main(["run", "--task", "sib200", "--rounds", "0", "--profile", "smoke"]) == 2
-    assert "rounds" in capsys.readouterr().err
+    monkeypatch.setattr(paradigms, "run_experiment", lambda *a, **k: pytest.fail("work started"))
+    assert main(["run", "--task", "sib200", "--profile", "smoke", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fedlib: invalid experiment config") and message in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "nonsense"], "unknown task"),
+    (["--task", "sib200", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["--task", "sib200", "--engine", "warp"], "invalid choice: 'warp'"),
+    (["--task", "sib200", "--paradigm", "telepathy"], "invalid choice: 'telepathy'"),
+    (["--task", "sib200", "--method", "magic"], "invalid choice: 'magic'"),
+    (["--task", "sib200", "--strategy", "fedsgd"], "invalid choice: 'fedsgd'"),
+    (["--task", "sib200", "--rounds", "many"], "invalid int value: 'many'"),
+])
+def test_cli_rejects_unknown_names_before_work(args, message, capsys, monkeypatch):
+    from fedlib.cli import main
+
+    monkeypatch.setattr(paradigms, "run_experiment", lambda *a, **k: pytest.fail("work started"))
+    try:
+        rc = main(["run", *args])
+    except SystemExit as exit_:  # argparse's own "invalid choice" error
+        rc = exit_.code
+    assert rc == 2
+    assert message in capsys.readouterr().err.lower()
+
+
+def test_cli_rejects_an_unknown_profile_in_the_environment(capsys, monkeypatch):
+    from fedlib.cli import main
+
+    monkeypatch.setenv("FEDLIB_PROFILE", "huge")
+    monkeypatch.setattr(paradigms, "run_experiment", lambda *a, **k: pytest.fail("work started"))
+    assert main(["run", "--task", "sib200"]) == 2
+    assert "FEDLIB_PROFILE" in capsys.readouterr().err
 
 
 def test_cli_compare_prints_the_table(results_tmp, capsys):

@@ -2,6 +2,9 @@
 
 What a client sends back is its trainable parameters (prompt / LoRA / head, or everything for full
 fine-tuning) and a few metrics: never backbone weights it did not train, never text or token ids.
+
+With differential privacy on (``dp_clipping_norm``), Flower's ``fixedclipping_mod`` clips the update a
+client sends (see :mod:`fedlib.federated.strategies`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import torch
 from datasets import Dataset
 from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import fixedclipping_mod
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fedlib.clients import build_clients
 from fedlib.experiment import ExperimentConfig
@@ -48,11 +53,26 @@ def _encoded(config_json: str, client_index: int, split: str) -> Dataset:
     return encode(getattr(client, split), bundle.tokenizer, cfg.max_length)
 
 
+IDENTIFY = "query.identify"  # message type: the server asks a node which client it is
+
+
+def partition_index(cfg: ExperimentConfig, context: Context) -> int:
+    """This node's client index (``partition-id``), checked against the config's clients."""
+    index = int(context.node_config["partition-id"])
+    names = [c.name for c in build_clients(cfg)]
+    if not 0 <= index < len(names):
+        raise ValueError(
+            f"partition-id {index} is out of range: this experiment has {len(names)} clients {names} "
+            f"(partition-ids 0..{len(names) - 1}); start one node per client"
+        )
+    return index
+
+
 def _setup(message: Message, context: Context, fixed: ExperimentConfig | None):
     cfg = (fixed or config_from_context(context)).resolved()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    index = int(context.node_config["partition-id"])
+    index = partition_index(cfg, context)
     bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
     load_trainable_state(bundle.model, arrays_to_state(message.content["arrays"]))
     return cfg, index, bundle
@@ -62,7 +82,26 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
     """A ClientApp for ``config``, or (``None``) for the config in the run's ``run_config``."""
     app = ClientApp()
 
-    @app.train()
+    def clipping_mod(message: Message, context: Context, call_next) -> Message:
+        """Flower's ``fixedclipping_mod`` when this run uses DP, or when the server asks for clipping.
+
+        A client configured for DP whose server does not send a clipping norm gets an error reply
+        (from the mod) rather than sending its update unclipped.
+        """
+        cfg = config or config_from_context(context)
+        asked = any(KEY_CLIPPING_NORM in record for record in message.content.config_records.values())
+        if cfg.dp_clipping_norm is None and not asked:
+            return call_next(message, context)
+        return fixedclipping_mod(message, context, call_next)
+
+    @app.query("identify")
+    def identify(message: Message, context: Context) -> Message:
+        """Tell the server which client (partition) this node is; nothing else."""
+        cfg = (config or config_from_context(context)).resolved()
+        index = partition_index(cfg, context)
+        return Message(RecordDict({"metrics": MetricRecord({"client-index": index})}), reply_to=message)
+
+    @app.train(mods=[clipping_mod])
     def train(message: Message, context: Context) -> Message:
         cfg, index, bundle = _setup(message, context, config)
         server_round = int(message.content["config"]["server-round"])

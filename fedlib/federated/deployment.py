@@ -53,6 +53,7 @@ from fedlib.federated.runconfig import CONFIG_KEY, config_to_run_config
 HOST = "127.0.0.1"
 CONNECTION = "fedlib-deployment"  # name of the SuperLink connection in the temporary Flower config
 RESULT_KEY = "result-path"
+CHECKPOINT_KEY = "checkpoint-dir"  # = fedlib.federated.server.CHECKPOINT_KEY (not imported: no torch here)
 STOP_GRACE_S = 10.0
 POLL_S = 0.25
 LOG_TAIL_LINES = 40
@@ -337,6 +338,7 @@ def stage_app(dest: Path, project_root: Path | None = None) -> Path:
     app_config = flwr["app"].setdefault("config", {})
     app_config.setdefault(CONFIG_KEY, "")
     app_config.setdefault(RESULT_KEY, "")
+    app_config.setdefault(CHECKPOINT_KEY, "")
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise FileExistsError(f"{dest} is not empty")
@@ -363,11 +365,14 @@ def write_flower_config(flwr_home: Path, port: int, tls: TlsFiles | None = None)
     return path
 
 
-def write_run_config(path: Path, cfg: ExperimentConfig, result_path: Path) -> Path:
+def write_run_config(path: Path, cfg: ExperimentConfig, result_path: Path,
+                     checkpoint_dir: Path | None = None) -> Path:
     """``--run-config`` overrides as a TOML file: no shell or TOML quoting of the JSON to get wrong."""
     import tomli_w
 
     overrides = {**config_to_run_config(cfg), RESULT_KEY: str(result_path)}
+    if checkpoint_dir is not None:
+        overrides[CHECKPOINT_KEY] = str(Path(checkpoint_dir).resolve())
     path.write_text(tomli_w.dumps(overrides), encoding="utf-8")
     return path
 
@@ -400,6 +405,53 @@ def _child_env(workdir: Path) -> dict[str, str]:
 # the engine
 
 
+def superlink_command(scripts: Path, port: int, tls: TlsFiles | None, *, supernode_auth: bool = False) -> list[str]:
+    """``flower-superlink`` on loopback: TLS when ``tls`` is given (else ``--insecure``)."""
+    command = [str(scripts / "flower-superlink"), "--host", HOST, "--port", str(port),
+               "--isolation", "subprocess", "--disable-runtime-dependency-installation"]
+    if tls is None:
+        command.append("--insecure")
+    else:
+        command += ["--ssl-ca-certfile", str(tls.ca_cert), "--ssl-certfile", str(tls.server_cert),
+                    "--ssl-keyfile", str(tls.server_key)]
+    if supernode_auth:
+        command.append("--enable-supernode-auth")
+    return command
+
+
+def supernode_command(scripts: Path, link_port: int, port: int, node_config: str, tls: TlsFiles | None,
+                      private_key: Path | None = None, *, max_wait_s: float = 600,
+                      insecure: bool | None = None) -> list[str]:
+    """``flower-supernode`` connecting to the SuperLink on ``link_port``.
+
+    ``insecure`` defaults to "no TLS files given"; passing ``True`` with a TLS SuperLink is how a test
+    checks that a plain-text node is refused.
+    """
+    command = [str(scripts / "flower-supernode"), "--superlink", f"{HOST}:{link_port}",
+               "--host", HOST, "--port", str(port), "--isolation", "subprocess",
+               "--node-config", node_config, "--max-wait-time", str(int(max_wait_s))]
+    if insecure if insecure is not None else tls is None:
+        command.append("--insecure")
+    else:
+        command += ["--root-certificates", str(tls.ca_cert)]
+    if private_key is not None:
+        command += ["--auth-supernode-private-key", str(private_key)]
+    return command
+
+
+def register_supernode(procs: _Processes, scripts: Path, cli_home: Path, keys: NodeKeys, name: str,
+                       deadline: float) -> None:
+    """``flwr supernode register <public key>``: only registered keys may join an auth SuperLink."""
+    proc = procs.start(name, [str(scripts / "flwr"), "supernode", "register", str(keys.public_key), CONNECTION],
+                       flwr_home=cli_home)
+    try:
+        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise TimeoutError(f"{name} did not finish") from None
+    if rc != 0:
+        raise RuntimeError(f"{name}: registering the public key {keys.public_key} failed (code {rc})")
+
+
 def _wait_listening(procs: _Processes, name: str, port: int, deadline: float) -> None:
     proc = procs.procs[name]
     while not _listening(port):
@@ -430,20 +482,28 @@ def run_deployment(
     supernode_keys: Sequence[NodeKeys] | None = None,
     workdir: str | Path | None = None,
     stop_grace_s: float = STOP_GRACE_S,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict:
     """Run ``cfg`` on a local SuperLink + ``num_clients`` SuperNodes; return the round history.
 
     ``tls``: serve every SuperLink API over TLS (else ``--insecure``). ``supernode_keys``: one key
     pair per client; enables SuperNode authentication (needs ``tls``). ``workdir``: keep the logs and
     Flower homes there instead of in a temporary folder that is removed afterwards.
+    ``checkpoint_dir``: the ServerApp's round checkpoints (resumed from when present).
 
     Raises ``RuntimeError`` (with the tail of every process's log) if a process dies, the run ends
     without a result, or nothing arrives within ``timeout_s``. Every process started is stopped
     before this returns or raises.
     """
     global last_deployment
+    from fedlib.clients import build_clients
     from fedlib.federated.engines import _load_result
 
+    cfg = cfg.resolved()
+    expected = len(build_clients(cfg))
+    if num_clients != expected:  # checked before any process starts
+        raise ValueError(f"num_clients={num_clients}, but the experiment has {expected} clients "
+                         f"({', '.join(c.name for c in build_clients(cfg))}): one SuperNode per client")
     if supernode_keys is not None:
         if tls is None:
             raise ValueError("SuperNode authentication needs TLS: pass tls=TlsFiles(...) too")
@@ -455,7 +515,6 @@ def run_deployment(
     if supernode_keys is not None:
         supernode_keys = [NodeKeys(Path(k.private_key).resolve(), Path(k.public_key).resolve())
                           for k in supernode_keys]
-    cfg = cfg.resolved()
     with tempfile.TemporaryDirectory(prefix="fedlib-deploy-") as tmp:
         base = Path(workdir).resolve() if workdir is not None else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
@@ -472,18 +531,9 @@ def run_deployment(
         try:
             link_port, *node_ports = _free_ports(1 + num_clients)
             record.ports = [link_port, *node_ports]
-            link_address = f"{HOST}:{link_port}"
 
             # SuperLink: Fleet + Control + Runtime HTTP APIs on one port; ServerApps in subprocesses.
-            command = [str(scripts / "flower-superlink"), "--host", HOST, "--port", str(link_port),
-                       "--isolation", "subprocess", "--disable-runtime-dependency-installation"]
-            if tls is None:
-                command.append("--insecure")
-            else:
-                command += ["--ssl-ca-certfile", str(tls.ca_cert), "--ssl-certfile", str(tls.server_cert),
-                            "--ssl-keyfile", str(tls.server_key)]
-            if supernode_keys is not None:
-                command.append("--enable-supernode-auth")
+            command = superlink_command(scripts, link_port, tls, supernode_auth=supernode_keys is not None)
             procs.start("superlink", command)
             _wait_listening(procs, "superlink", link_port, deadline)
             event("superlink listening")
@@ -493,28 +543,17 @@ def run_deployment(
             write_flower_config(cli_home, link_port, tls)
             if supernode_keys is not None:
                 for i, keys in enumerate(supernode_keys):
-                    name = f"register-{i}"
-                    proc = procs.start(name, [str(scripts / "flwr"), "supernode", "register",
-                                              str(keys.public_key), CONNECTION], flwr_home=cli_home)
-                    try:
-                        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-                    except subprocess.TimeoutExpired:
-                        raise TimeoutError(f"{name} did not finish") from None
-                    if rc != 0:
-                        raise RuntimeError(f"registering SuperNode {i}'s public key failed (code {rc})")
+                    register_supernode(procs, scripts, cli_home, keys, f"register-{i}", deadline)
 
             for i, port in enumerate(node_ports):
-                command = [str(scripts / "flower-supernode"), "--superlink", link_address,
-                           "--host", HOST, "--port", str(port), "--isolation", "subprocess",
-                           "--node-config", f"partition-id={i} num-partitions={num_clients}",
-                           "--max-wait-time", str(int(timeout_s))]
-                command += ["--insecure"] if tls is None else ["--root-certificates", str(tls.ca_cert)]
-                if supernode_keys is not None:
-                    command += ["--auth-supernode-private-key", str(supernode_keys[i].private_key)]
+                command = supernode_command(
+                    scripts, link_port, port, f"partition-id={i} num-partitions={num_clients}", tls,
+                    None if supernode_keys is None else supernode_keys[i].private_key, max_wait_s=timeout_s,
+                )
                 procs.start(f"supernode-{i}", command)
 
             app_dir = stage_app(base / "app")
-            overrides = write_run_config(base / "run_config.toml", cfg, result_path)
+            overrides = write_run_config(base / "run_config.toml", cfg, result_path, checkpoint_dir)
             # --stream keeps the CLI attached until the run ends, and logs the ServerApp's output.
             run_cmd = [str(scripts / "flwr"), "run", str(app_dir), CONNECTION,
                        "--run-config", str(overrides), "--stream"]

@@ -112,10 +112,10 @@ def quiet_flower(level: int = logging.WARNING):
         logger.setLevel(previous)
 
 
-def _run_inprocess(cfg: ExperimentConfig, num_clients: int, progress) -> dict:
+def _run_inprocess(cfg: ExperimentConfig, num_clients: int, progress, checkpoint_dir) -> dict:
     grid = InProcessGrid(build_client_app(cfg), num_clients, config_to_run_config(cfg))
     with quiet_flower():
-        return federate(grid, cfg, progress=progress)
+        return federate(grid, cfg, progress=progress, checkpoint_dir=checkpoint_dir)
 
 
 def _load_result(path: Path) -> dict:
@@ -127,13 +127,13 @@ def _load_result(path: Path) -> dict:
     return history
 
 
-def _run_simulation(cfg: ExperimentConfig, num_clients: int) -> dict:
+def _run_simulation(cfg: ExperimentConfig, num_clients: int, checkpoint_dir) -> dict:
     from flwr.simulation import run_simulation
 
     with tempfile.TemporaryDirectory(prefix="fedlib-sim-") as tmp:
         result = Path(tmp) / "history.json"
         run_simulation(
-            server_app=build_server_app(cfg, result), client_app=build_client_app(cfg),
+            server_app=build_server_app(cfg, result, checkpoint_dir), client_app=build_client_app(cfg),
             num_supernodes=num_clients,
             backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                             "init_args": {"logging_level": "ERROR", "log_to_driver": False}},
@@ -141,18 +141,24 @@ def _run_simulation(cfg: ExperimentConfig, num_clients: int) -> dict:
         return _load_result(result)
 
 
-def run_federated(config: ExperimentConfig, *, progress=None) -> dict:
-    """Run the federated rounds of ``config`` on its engine; returns the round history."""
+def run_federated(config: ExperimentConfig, *, progress=None, checkpoint_dir: str | Path | None = None) -> dict:
+    """Run the federated rounds of ``config`` on its engine; returns the round history.
+
+    ``checkpoint_dir``: write a checkpoint there after every round, and resume from the one found
+    there (see :func:`fedlib.federated.server.federate`). ``progress`` is called in-process only.
+    """
     cfg = config.resolved()
     num_clients = len(build_clients(cfg))
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir).resolve()  # the ServerApp may run in another folder
     started = time.perf_counter()
     if cfg.engine == "inprocess":
-        history = _run_inprocess(cfg, num_clients, progress)
+        history = _run_inprocess(cfg, num_clients, progress, checkpoint_dir)
     elif cfg.engine == "simulation":
-        history = _run_simulation(cfg, num_clients)
+        history = _run_simulation(cfg, num_clients, checkpoint_dir)
     else:
         from fedlib.federated.deployment import run_deployment
 
-        history = run_deployment(cfg, num_clients)
+        history = run_deployment(cfg, num_clients, checkpoint_dir=checkpoint_dir)
     history["engine_seconds"] = time.perf_counter() - started
     return history

@@ -16,12 +16,14 @@ import time
 import numpy as np
 from pathlib import Path
 
-from flwr.app import ConfigRecord, Context, Message
+from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from fedlib.clients import build_clients
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated.client import model_spec, num_labels_of
+from fedlib.federated.checkpoint import (arrays_to_numpy, load_checkpoint, numpy_to_arrays, restore_rng_state,
+                                         restore_strategy_state, rng_state, save_checkpoint, strategy_state)
+from fedlib.federated.client import IDENTIFY, model_spec, num_labels_of
 from fedlib.federated.records import arrays_to_state, payload_bytes, state_to_arrays
 from fedlib.federated.runconfig import config_from_context
 from fedlib.federated.strategies import make_strategy
@@ -55,47 +57,132 @@ def _split_replies(replies) -> tuple[list[Message], list[Message]]:
     return ok, failed
 
 
-def _evaluate(grid, strategy, server_round, arrays, split, names, langs, history) -> dict[str, dict]:
+class _Round:
+    """Who is who, and the failures of a run: node ids are the transport's, clients are ours."""
+
+    def __init__(self, cfg: ExperimentConfig, names: list[str], langs: list[str], history: dict):
+        self.names, self.langs, self.history = names, langs, history
+        self.minimum = cfg.min_successful_clients or 1
+        self.node_client: dict[int, int] = {}  # node id -> client index, from the identify step
+
+    def client_of(self, node_id: int) -> int | None:
+        return self.node_client.get(node_id)
+
+    def record_failures(self, server_round: int, stage: str, failed: list[Message]) -> list[dict]:
+        records = []
+        for reply in failed:
+            index = self.client_of(reply.metadata.src_node_id)
+            records.append({
+                "round": server_round, "stage": stage, "node_id": reply.metadata.src_node_id,
+                "client": None if index is None else self.names[index],
+                "lang": None if index is None else self.langs[index],
+                "reason": reply.error.reason,
+            })
+        self.history["failures"] += records
+        return records
+
+    def check(self, server_round: int, stage: str, ok: list, sent: int, failures: list[dict]) -> None:
+        """Abort the run when fewer than ``min_successful_clients`` clients answered this stage."""
+        if len(ok) >= self.minimum:
+            return
+        wanted = f"min_successful_clients={self.minimum}" if self.minimum > 1 else "at least one"
+        lines = []
+        for f in failures:
+            who = f["client"] or f"node {f['node_id']}"
+            reason = (f["reason"] or "").strip().splitlines() or ["no reason given"]
+            lines.append(f"  - {who}: {reason[0]}")
+        reasons = "\n".join(lines) or "  (no reply)"
+        raise RuntimeError(
+            f"round {server_round} ({stage}): only {len(ok)} of {sent} clients succeeded, fewer than "
+            f"{wanted}; the run is aborted. Failures:\n{reasons}"
+        )
+
+
+def _identify(grid: Grid, ids: _Round, num_clients: int) -> None:
+    """Ask every node which client it is, so that a failure can name its client (language)."""
+    node_ids = sorted(grid.get_node_ids())
+    if len(node_ids) > num_clients:
+        raise ValueError(
+            f"{len(node_ids)} nodes are connected but the experiment has only {num_clients} clients "
+            f"{ids.names}; start one node per client"
+        )
+    messages = [Message(RecordDict(), dst_node_id=node_id, message_type=IDENTIFY) for node_id in node_ids]
+    ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
+    for reply in ok:
+        index = _client_index(reply)
+        other = next((n for n, i in ids.node_client.items() if i == index), None)
+        if other is not None:
+            raise ValueError(f"nodes {other} and {reply.metadata.src_node_id} both claim partition-id {index}; "
+                             "every client needs its own partition-id")
+        ids.node_client[reply.metadata.src_node_id] = index
+    failures = ids.record_failures(0, "identify", failed)
+    ids.check(0, "identify", ok, len(messages), failures)
+
+
+def _evaluate(grid, strategy, server_round, arrays, split, ids: _Round) -> dict[str, dict]:
     """Ask every client to evaluate ``arrays`` on its ``split``; metrics per language."""
     messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord({"split": split}), grid))
     ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
-    history["failures"] += [
-        {"round": server_round, "node_id": r.metadata.src_node_id, "stage": f"evaluate-{split}",
-         "reason": r.error.reason} for r in failed
-    ]
+    failures = ids.record_failures(server_round, f"evaluate-{split}", failed)
+    ids.check(server_round, f"evaluate-{split}", ok, len(messages), failures)
     per_language: dict[str, dict] = {}
     for reply in ok:
         metrics = reply.content["metrics"]
         entry = {k.replace("-", "_"): float(v) for k, v in metrics.items() if k != "client-index"}
-        per_language.setdefault(langs[_client_index(reply)], entry)  # a language's shards share its eval sets
+        per_language.setdefault(ids.langs[_client_index(reply)], entry)  # a language's shards share its eval sets
     return per_language
 
 
-def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
-    """Run the federated rounds of ``config`` on ``grid``; return the history as plain data."""
+def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
+             checkpoint_dir: str | Path | None = None) -> dict:
+    """Run the federated rounds of ``config`` on ``grid``; return the history as plain data.
+
+    ``progress(record)`` is called after every round. ``checkpoint_dir``: after every round, save
+    what the next round needs there (see :mod:`fedlib.federated.checkpoint`), and if a checkpoint
+    is already there, resume after its round instead of starting afresh.
+    A client that fails is recorded in ``history["failures"]`` (round, stage, client, language,
+    reason) and the round goes on with the others, unless fewer than ``min_successful_clients``
+    (default: one) succeed, which aborts the run with a ``RuntimeError``.
+    """
     cfg = config.resolved()
+    config_hash = cfg.config_hash()
     clients = build_clients(cfg)
     names = [c.name for c in clients]
     langs = [c.lang for c in clients]
     random.seed(cfg.seed)  # Flower samples nodes with the `random` module
     strategy = make_strategy(cfg, len(clients))
-    arrays = state_to_arrays(get_bundle(model_spec(cfg, num_labels_of(cfg))).initial_state(cfg.seed))
     wait_for_nodes(grid, len(clients))
     history: dict = {"rounds": [], "failures": [], "clients": names}
-    best: dict | None = None
-    stale = 0
-    for server_round in range(1, cfg.rounds + 1):
+    ids = _Round(cfg, names, langs, history)
+    _identify(grid, ids, len(clients))
+    identify_failures = list(history["failures"])
+    saved = load_checkpoint(checkpoint_dir, config_hash) if checkpoint_dir is not None else None
+    if saved is None:
+        arrays = state_to_arrays(get_bundle(model_spec(cfg, num_labels_of(cfg))).initial_state(cfg.seed))
+        best: dict | None = None
+        stale, first_round, done = 0, 1, False
+    else:
+        arrays = numpy_to_arrays(saved["arrays"])
+        best = None if saved["best"] is None else {**saved["best"], "arrays": numpy_to_arrays(saved["best"]["arrays"])}
+        stale, first_round, done = saved["stale"], saved["round"] + 1, saved["done"]
+        history = ids.history = saved["history"]
+        history["failures"] += identify_failures
+        history.setdefault("resumed_after_rounds", []).append(saved["round"])
+        restore_strategy_state(strategy, saved["strategy"])
+        restore_rng_state(saved["rng"])
+        log.info("resuming %s after round %d from %s", config_hash, saved["round"], checkpoint_dir)
+    for server_round in range(first_round, cfg.rounds + 1):
+        if done:
+            break
         started = time.perf_counter()
         messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(), grid))
         sent = {m.metadata.dst_node_id: payload_bytes(m.content) for m in messages}
         ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
-        history["failures"] += [
-            {"round": server_round, "node_id": r.metadata.src_node_id, "stage": "train",
-             "reason": r.error.reason} for r in failed
-        ]
-        if not ok:
-            raise RuntimeError(f"round {server_round}: every client failed; see the failures above")
+        failures = ids.record_failures(server_round, "train", failed)
+        ids.check(server_round, "train", ok, len(messages), failures)
         new_arrays, _ = strategy.aggregate_train(server_round, ok)
+        if new_arrays is None:
+            raise RuntimeError(f"round {server_round}: the strategy {strategy!r} aggregated nothing")
         arrays = new_arrays
         clients_log = {}
         for reply in ok:
@@ -106,7 +193,7 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
                 "seconds": float(m["seconds"]), "bytes_received": payload_bytes(reply.content),
                 "bytes_sent": sent.get(reply.metadata.src_node_id, 0),
             }
-        per_language = _evaluate(grid, strategy, server_round, arrays, "validation", names, langs, history)
+        per_language = _evaluate(grid, strategy, server_round, arrays, "validation", ids)
         for name, lang in zip(names, langs):  # a client that failed training is still evaluated
             if lang in per_language:
                 clients_log.setdefault(name, {"lang": lang}).update({k: v for k, v in per_language[lang].items() if k.startswith("val_")})
@@ -114,8 +201,6 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
         record = {"round": server_round, "val_accuracy": val_accuracy, "clients": clients_log,
                   "seconds": time.perf_counter() - started}
         history["rounds"].append(record)
-        if progress is not None:
-            progress(record)
         if best is None or val_accuracy > best["val_accuracy"]:
             best = {"round": server_round, "val_accuracy": val_accuracy, "arrays": arrays}
             stale = 0
@@ -123,10 +208,18 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None) -> dict:
             stale += 1
             if stale >= cfg.patience:
                 log.info("early stop after round %d (best round %d)", server_round, best["round"])
-                break
+                done = True
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, {
+                "config_hash": config_hash, "round": server_round, "done": done,
+                "arrays": arrays_to_numpy(arrays), "stale": stale,
+                "best": {**best, "arrays": arrays_to_numpy(best["arrays"])},
+                "history": history, "strategy": strategy_state(strategy), "rng": rng_state(),
+            })
+        if progress is not None:
+            progress(record)
     # Test once, with the parameters of the round that did best on validation.
-    best["per_language"] = _evaluate(grid, strategy, best["round"], best.pop("arrays"), "test", names,
-                                     langs, history)
+    best["per_language"] = _evaluate(grid, strategy, best["round"], best.pop("arrays"), "test", ids)
     history["best"] = best
     history["final_arrays_keys"] = sorted(arrays.keys())
     # Dropped before JSON; kept for tests and the artifact's .npz.
@@ -138,14 +231,21 @@ def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     np.savez(path, **arrays)
 
 
-def build_server_app(config: ExperimentConfig | None = None, result_path: str | Path | None = None) -> ServerApp:
-    """A ServerApp running :func:`federate`; the history goes to ``result_path`` as JSON."""
+CHECKPOINT_KEY = "checkpoint-dir"  # run-config key: folder for round checkpoints ("" = none)
+
+
+def build_server_app(config: ExperimentConfig | None = None, result_path: str | Path | None = None,
+                     checkpoint_dir: str | Path | None = None) -> ServerApp:
+    """A ServerApp running :func:`federate`; the history goes to ``result_path`` as JSON.
+
+    ``checkpoint_dir`` (or the run config's ``checkpoint-dir``): round checkpoints, see :func:`federate`.
+    """
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         cfg = config or config_from_context(context)
-        history = federate(grid, cfg)
+        history = federate(grid, cfg, checkpoint_dir=checkpoint_dir or context.run_config.get(CHECKPOINT_KEY) or None)
         path = result_path or context.run_config.get("result-path")
         if path:
             save_arrays(history["_final_arrays"], Path(path).with_suffix(".npz"))

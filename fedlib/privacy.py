@@ -1,0 +1,72 @@
+"""Accuracy against the level of differential-privacy noise on the prompt update.
+
+Federated prompt tuning with central DP and client-side clipping (see
+:mod:`fedlib.federated.strategies`): each client clips its update to L2 norm ``clipping_norm``, the
+server adds Gaussian noise with standard deviation ``noise_multiplier * clipping_norm / clients`` to
+the aggregate. :func:`dp_sweep` runs (or loads) one federated experiment per noise level and seed and
+returns the test accuracy of each, for a book chapter's table or plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from fedlib.experiment import ExperimentConfig
+
+COLUMNS = ("noise_multiplier", "clipping_norm", "noise_std", "seed", "accuracy", "macro_f1", "best_round",
+           "run_name")
+
+
+def dp_configs(task: str, noise_levels: Iterable[float], *, clipping_norm: float = 1.0,
+               seeds: Sequence[int] | None = None, include_no_dp: bool = True,
+               **overrides) -> list[ExperimentConfig]:
+    """The resolved configs of a sweep (validated, so bad input fails before any run starts).
+
+    ``include_no_dp`` adds, per seed, the same run without DP (no clipping, no noise) as reference.
+    ``overrides``: any other :class:`ExperimentConfig` field (languages, profile, strategy, rounds...).
+    """
+    from fedlib.config import get_profile
+
+    levels = [float(n) for n in noise_levels]
+    if not levels and not include_no_dp:
+        raise ValueError("dp_sweep needs at least one noise level")
+    overrides.setdefault("paradigm", "federated")
+    if seeds is None:
+        seeds = get_profile(overrides.get("profile")).seeds
+    configs = []
+    for seed in seeds:
+        if include_no_dp:
+            configs.append(ExperimentConfig(task=task, seed=seed, **overrides).resolved())
+        for noise in levels:
+            configs.append(ExperimentConfig(task=task, seed=seed, dp_clipping_norm=float(clipping_norm),
+                                            dp_noise_multiplier=noise, **overrides).resolved())
+    return configs
+
+
+def dp_sweep(task: str, noise_levels: Iterable[float], *, clipping_norm: float = 1.0,
+             seeds: Sequence[int] | None = None, include_no_dp: bool = True, progress: bool | None = None,
+             force: bool | None = None, **overrides) -> pd.DataFrame:
+    """Test accuracy of federated runs at each DP noise level: one row per (seed, noise level).
+
+    The reference run without DP (``include_no_dp``) has ``noise_multiplier`` and ``clipping_norm``
+    NaN. Artifacts are cached like every other run (same config, same artifact).
+    """
+    from fedlib.clients import build_clients
+    from fedlib.paradigms import run_experiment
+
+    rows = []
+    for cfg in dp_configs(task, noise_levels, clipping_norm=clipping_norm, seeds=seeds,
+                          include_no_dp=include_no_dp, **overrides):
+        artifact = run_experiment(cfg, force=force, progress=progress)
+        dp = cfg.dp_clipping_norm is not None
+        rows.append({
+            "noise_multiplier": cfg.dp_noise_multiplier if dp else float("nan"),
+            "clipping_norm": cfg.dp_clipping_norm if dp else float("nan"),
+            "noise_std": cfg.dp_noise_multiplier * cfg.dp_clipping_norm / len(build_clients(cfg)) if dp else 0.0,
+            "seed": cfg.seed, "accuracy": artifact["average"]["accuracy"],
+            "macro_f1": artifact["average"]["macro_f1"], "best_round": artifact.get("best_round"),
+            "run_name": artifact["run_name"],
+        })
+    return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -1,0 +1,129 @@
+"""Differential privacy on the prompt update (issue G.6): client-side clipping through Flower's
+``fixedclipping_mod``, seeded Gaussian noise through its ``DifferentialPrivacyClientSideFixedClipping``
+wrapper, and the accuracy-vs-noise sweep. Tiny random backbone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedlib.federated.client import build_client_app, model_spec, num_labels_of
+from fedlib.federated.engines import quiet_flower
+from fedlib.federated.runconfig import config_to_run_config
+from fedlib.federated.server import federate
+from fedlib.federated.strategies import SeededClientSideFixedClipping, make_strategy
+from fedlib.model import get_bundle
+
+from fedtest import LANGS, RecordingGrid, run_recorded, smoke_config
+
+CLIP = 1e-3  # well below the size of a round's prompt update on the smoke budget
+
+
+def run(cfg, client_cfg=None):
+    return run_recorded(cfg, client_cfg)
+
+
+def initial(cfg) -> dict[str, np.ndarray]:
+    state = get_bundle(model_spec(cfg, num_labels_of(cfg))).initial_state(cfg.seed)
+    return {k: v.numpy() for k, v in state.items()}
+
+
+def update_norm(arrays: dict, start: dict) -> float:
+    return float(np.sqrt(sum(np.sum((np.asarray(arrays[k], dtype=np.float64) - start[k]) ** 2) for k in start)))
+
+
+def test_dp_wraps_the_strategy_only_when_asked():
+    assert not isinstance(make_strategy(smoke_config(), 2), SeededClientSideFixedClipping)
+    for strategy in ("fedavg", "fedprox", "fedadam"):
+        wrapped = make_strategy(smoke_config(strategy=strategy, dp_clipping_norm=0.5, dp_noise_multiplier=1.0), 2)
+        assert isinstance(wrapped, SeededClientSideFixedClipping)
+        assert (wrapped.clipping_norm, wrapped.noise_multiplier, wrapped.num_sampled_clients) == (0.5, 1.0, 2)
+
+
+def test_clipping_bounds_every_update_and_the_aggregate():
+    plain = run(smoke_config())[1]
+    start = initial(smoke_config())
+    assert update_norm(plain["_final_arrays"], start) > 10 * CLIP, "clipping must bite for this test to mean much"
+
+    cfg = smoke_config(dp_clipping_norm=CLIP)  # noise multiplier 0: clipping only
+    grid, clipped = run(cfg)
+    train_replies = [r for r in grid.replies if r.content.array_records]
+    assert len(train_replies) == len(LANGS)
+    for reply in train_replies:  # what each client sent is within C of the global model
+        sent = {k: v.numpy() for k, v in reply.content["arrays"].items()}
+        assert update_norm(sent, start) <= CLIP * (1 + 1e-4)
+    assert update_norm(clipped["_final_arrays"], start) <= CLIP * (1 + 1e-4)
+
+
+def test_clipping_works_with_the_run_config_app_of_simulation_and_deployment():
+    """`flwr run` engines use the ClientApp built without a config (it reads the run config)."""
+    cfg = smoke_config(dp_clipping_norm=CLIP)
+    grid = RecordingGrid(build_client_app(None), len(LANGS), config_to_run_config(cfg))
+    with quiet_flower():
+        history = federate(grid, cfg)
+    start = initial(cfg)
+    for reply in (r for r in grid.replies if r.content.array_records):
+        assert update_norm({k: v.numpy() for k, v in reply.content["arrays"].items()}, start) <= CLIP * (1 + 1e-4)
+    assert update_norm(history["_final_arrays"], start) <= CLIP * (1 + 1e-4)
+
+
+def test_noise_changes_the_result_and_is_seeded():
+    quiet = run(smoke_config(dp_clipping_norm=CLIP))[1]["_final_arrays"]
+    noisy = run(smoke_config(dp_clipping_norm=CLIP, dp_noise_multiplier=2.0))[1]["_final_arrays"]
+    again = run(smoke_config(dp_clipping_norm=CLIP, dp_noise_multiplier=2.0))[1]["_final_arrays"]
+    other_seed = run(smoke_config(dp_clipping_norm=CLIP, dp_noise_multiplier=2.0, seed=1))[1]["_final_arrays"]
+    for key in quiet:
+        np.testing.assert_array_equal(noisy[key], again[key], err_msg=key)  # same seed, same noise
+    assert any(not np.array_equal(quiet[k], noisy[k]) for k in quiet)
+    assert any(not np.array_equal(noisy[k], other_seed[k]) for k in noisy)
+    # The noise has Flower's standard deviation: noise_multiplier * C / number of clients.
+    diff = np.concatenate([(noisy[k].astype(np.float64) - quiet[k]).ravel() for k in quiet])
+    expected = 2.0 * CLIP / len(LANGS)
+    assert diff.size > 500 and 0.8 * expected < diff.std() < 1.2 * expected
+
+
+def test_seeded_noise_leaves_the_global_generator_alone():
+    from fedlib.federated.strategies import noise_seed, seeded_numpy
+
+    np.random.seed(5)
+    expected = np.random.random(3)
+    np.random.seed(5)
+    with seeded_numpy(noise_seed(0, 1)):
+        first = np.random.normal(size=4)
+    np.testing.assert_array_equal(np.random.random(3), expected)
+    with seeded_numpy(noise_seed(0, 1)):
+        np.testing.assert_array_equal(np.random.normal(size=4), first)
+
+
+def test_client_configured_for_dp_refuses_a_server_without_clipping():
+    server_cfg = smoke_config()
+    client_cfg = smoke_config(dp_clipping_norm=CLIP)
+    with pytest.raises(RuntimeError, match="clipping_norm"):
+        run(server_cfg, client_cfg=client_cfg)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(dp_noise_multiplier=1.0), "needs dp_clipping_norm"),
+    (dict(dp_clipping_norm=0.0), "dp_clipping_norm must be > 0"),
+    (dict(dp_clipping_norm=1.0, dp_noise_multiplier=-1.0), "dp_noise_multiplier must be >= 0"),
+    (dict(dp_clipping_norm=1.0, paradigm="centralized"), "federated paradigms"),
+])
+def test_bad_dp_settings_fail_before_work(bad, message):
+    with pytest.raises(ValueError, match=message):
+        smoke_config(**bad)
+
+
+def test_dp_sweep_returns_accuracy_per_noise_level(results_tmp):
+    from fedlib.privacy import COLUMNS, dp_sweep
+
+    table = dp_sweep("sib200", [0.0, 1.0], clipping_norm=CLIP, seeds=(0,), languages=LANGS, profile="smoke",
+                     rounds=1, num_threads=1, progress=False)
+    assert list(table.columns) == list(COLUMNS)
+    assert len(table) == 3  # the no-DP reference and two noise levels
+    assert table["noise_multiplier"].isna().sum() == 1
+    assert table.dropna(subset=["noise_multiplier"])["noise_multiplier"].tolist() == [0.0, 1.0]
+    assert table["accuracy"].between(0, 1).all()
+    assert table["noise_std"].tolist() == [0.0, 0.0, CLIP / len(LANGS)]
+    assert table["run_name"].is_unique
+    with pytest.raises(ValueError, match="dp_noise_multiplier"):
+        dp_sweep("sib200", [1.0, -1.0], clipping_norm=CLIP, seeds=(0,), languages=LANGS, profile="smoke")

@@ -1,0 +1,281 @@
+"""Reliability (issue G): failing clients, a minimum of successful clients, resuming a killed run,
+and the artifact identity of configs that leave the new options alone. Tiny random backbone."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from fedlib import paradigms
+from fedlib.artifacts import artifact_path
+from fedlib.clients import build_clients
+from fedlib.experiment import ExperimentConfig
+from fedlib.federated import checkpoint, server
+from fedlib.federated.checkpoint import CheckpointMismatchError, load_checkpoint
+from fedlib.federated.client import build_client_app
+from fedlib.federated.engines import InProcessGrid, quiet_flower
+from fedlib.federated.runconfig import config_to_run_config
+from fedlib.federated.server import federate
+
+LANGS = ("eng_Latn", "hau_Latn")
+
+
+def smoke_config(**overrides) -> ExperimentConfig:
+    values = dict(task="sib200", languages=LANGS, profile="smoke", rounds=1, num_threads=1)
+    values.update(overrides)
+    return ExperimentConfig(**values).resolved()
+
+
+def make_grid(cfg, fail=None) -> InProcessGrid:
+    """An in-process grid; ``fail(message, partition_id)`` returning a message makes that call raise it."""
+    grid = InProcessGrid(build_client_app(cfg), len(build_clients(cfg)), config_to_run_config(cfg))
+    if fail is not None:
+        original = grid.client_app
+
+        def flaky(message, context):
+            reason = fail(message, int(context.node_config["partition-id"]))
+            if reason:
+                raise RuntimeError(reason)
+            return original(message, context)
+
+        grid.client_app = flaky
+    return grid
+
+
+def run(cfg, **kwargs):
+    with quiet_flower():
+        return federate(make_grid(cfg, kwargs.pop("fail", None)), cfg, **kwargs)
+
+
+# ------------------------------------------------------------------ failing clients, minimum
+def test_failure_names_the_client_round_stage_and_reason():
+    cfg = smoke_config(rounds=2)
+
+    def fail(message, partition):  # hau_Latn's training breaks in round 2
+        if partition == 1 and message.metadata.message_type == "train" \
+                and int(message.content["config"]["server-round"]) == 2:
+            return "disk on fire"
+
+    history = run(cfg, fail=fail)
+    assert len(history["rounds"]) == 2
+    (failure,) = history["failures"]
+    assert failure["round"] == 2 and failure["stage"] == "train"
+    assert failure["client"] == "hau_Latn" and failure["lang"] == "hau_Latn"
+    assert "disk on fire" in failure["reason"]
+    assert list(history["rounds"][1]["clients"]) == ["eng_Latn", "hau_Latn"]  # still evaluated
+    assert "train_loss" not in history["rounds"][1]["clients"]["hau_Latn"]
+    assert set(history["best"]["per_language"]) == set(LANGS)
+
+
+def test_failures_reach_the_artifact(results_tmp, monkeypatch):
+    from fedlib.federated import engines
+
+    def failing_app(cfg):
+        app = build_client_app(cfg)
+
+        def call(message, context):
+            if message.metadata.message_type == "train" and context.node_config["partition-id"] == 1:
+                raise RuntimeError("out of memory on the edge device")
+            return app(message, context)
+        return call
+
+    monkeypatch.setattr(engines, "build_client_app", failing_app)
+    cfg = ExperimentConfig(task="sib200", languages=LANGS, profile="smoke", rounds=1, num_threads=1)
+    paradigms.run_experiment(cfg)
+    saved = json.loads(artifact_path(cfg).read_text())
+    failures = saved["history"]["failures"]
+    assert [(f["round"], f["stage"], f["client"]) for f in failures] == [(1, "train", "hau_Latn")]
+    assert "out of memory" in failures[0]["reason"]
+
+
+def test_too_few_successful_clients_abort_with_a_clear_error():
+    cfg = smoke_config(min_successful_clients=2)
+
+    def fail(message, partition):
+        if partition == 1 and message.metadata.message_type == "train":
+            return "disk on fire"
+
+    with pytest.raises(RuntimeError) as err:
+        run(cfg, fail=fail)
+    message = str(err.value)
+    assert "round 1 (train)" in message and "only 1 of 2 clients succeeded" in message
+    assert "min_successful_clients=2" in message
+    assert "hau_Latn: RuntimeError: disk on fire" in message
+
+
+def test_minimum_applies_to_evaluation_too():
+    cfg = smoke_config(min_successful_clients=2)
+
+    def fail(message, partition):
+        if partition == 0 and message.metadata.message_type == "evaluate":
+            return "validation shard unreadable"
+
+    with pytest.raises(RuntimeError, match=r"(?s)round 1 \(evaluate-validation\).*eng_Latn: RuntimeError: "
+                                           r"validation shard unreadable"):
+        run(cfg, fail=fail)
+
+
+def test_default_minimum_is_one_client():
+    cfg = smoke_config()
+    with pytest.raises(RuntimeError, match="only 0 of 2 clients succeeded, fewer than at least one"):
+        run(cfg, fail=lambda message, partition: "down" if message.metadata.message_type == "train" else None)
+
+
+@pytest.mark.parametrize("value", [0, 3, -1, 1.5])
+def test_minimum_is_validated_before_work(value):
+    with pytest.raises(ValueError, match="min_successful_clients"):
+        smoke_config(min_successful_clients=value)
+
+
+# ------------------------------------------------------------------ resume
+class Killed(Exception):
+    pass
+
+
+def _kill_after(round_number):
+    def progress(record):
+        if record["round"] == round_number:
+            raise Killed(f"killed after round {round_number}")
+    return progress
+
+
+def _assert_same_results(a: dict, b: dict) -> None:
+    assert set(a["_final_arrays"]) == set(b["_final_arrays"])
+    for key in a["_final_arrays"]:
+        np.testing.assert_array_equal(a["_final_arrays"][key], b["_final_arrays"][key], err_msg=key)
+    assert a["best"]["per_language"] == b["best"]["per_language"]
+    assert (a["best"]["round"], a["best"]["val_accuracy"]) == (b["best"]["round"], b["best"]["val_accuracy"])
+    assert [r["val_accuracy"] for r in a["rounds"]] == [r["val_accuracy"] for r in b["rounds"]]
+    strip = ("seconds",)
+    assert [{n: {k: v for k, v in c.items() if k not in strip} for n, c in r["clients"].items()} for r in a["rounds"]] == \
+        [{n: {k: v for k, v in c.items() if k not in strip} for n, c in r["clients"].items()} for r in b["rounds"]]
+
+
+@pytest.mark.parametrize("strategy", ["fedadam", "fedavg"])
+def test_killed_run_resumes_to_identical_results(strategy, tmp_path):
+    cfg = smoke_config(strategy=strategy, server_lr=0.05, rounds=3, patience=5)
+    uninterrupted = run(cfg)
+
+    folder = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        run(cfg, checkpoint_dir=folder, progress=_kill_after(2))
+    saved = load_checkpoint(folder, cfg.config_hash())
+    assert saved["round"] == 2 and not saved["done"] and len(saved["history"]["rounds"]) == 2
+    if strategy == "fedadam":
+        assert saved["strategy"][0]["m_t"] and saved["strategy"][0]["v_t"]  # the moments are saved
+    # As in a new process: other RNG states (the checkpoint's must be restored).
+    random.seed(99)
+    np.random.seed(99)
+    torch.manual_seed(99)
+
+    resumed = run(cfg, checkpoint_dir=folder)
+    assert resumed["resumed_after_rounds"] == [2]
+    assert [r["round"] for r in resumed["rounds"]] == [1, 2, 3]
+    _assert_same_results(uninterrupted, resumed)
+
+
+def test_resume_without_the_strategy_state_would_differ(tmp_path, monkeypatch):
+    """The FedAdam moments matter: dropping them on resume changes the result (the test above bites)."""
+    cfg = smoke_config(strategy="fedadam", server_lr=0.05, rounds=3, patience=5)
+    uninterrupted = run(cfg)
+    folder = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        run(cfg, checkpoint_dir=folder, progress=_kill_after(2))
+    monkeypatch.setattr(server, "restore_strategy_state", lambda strategy, state: None)
+    resumed = run(cfg, checkpoint_dir=folder)
+    a, b = uninterrupted["_final_arrays"], resumed["_final_arrays"]
+    assert any(not np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    folder = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        run(smoke_config(rounds=2), checkpoint_dir=folder, progress=_kill_after(1))
+    with pytest.raises(CheckpointMismatchError, match="belongs to config"):
+        run(smoke_config(rounds=2, lr=0.5), checkpoint_dir=folder)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    folder = tmp_path / "ckpt"
+    checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 1})
+
+    def broken_dump(*args, **kwargs):
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr(checkpoint.pickle, "dump", broken_dump)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 2})
+    monkeypatch.undo()
+    assert checkpoint.load_checkpoint(folder, "abc")["round"] == 1
+    assert [p.name for p in folder.iterdir()] == [checkpoint.FILENAME]  # no temporary file left
+
+
+def test_run_experiment_resumes_and_removes_its_checkpoint(results_tmp, monkeypatch):
+    cfg = ExperimentConfig(task="sib200", languages=LANGS, profile="smoke", rounds=3, patience=5,
+                           num_threads=1, strategy="fedadam", server_lr=0.05)
+    reference = paradigms.run_experiment(cfg)
+    path = artifact_path(cfg)
+    folder = paradigms.checkpoint_dir_for(path)
+    assert not folder.exists()
+    path.unlink()
+
+    real_save = server.save_checkpoint
+
+    def save_then_die(where, state):
+        real_save(where, state)
+        if state["round"] == 2:
+            raise Killed("power cut")
+
+    monkeypatch.setattr(server, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        paradigms.run_experiment(cfg)
+    assert (folder / checkpoint.FILENAME).exists() and not path.exists()
+    monkeypatch.setattr(server, "save_checkpoint", real_save)
+    resumed = paradigms.run_experiment(cfg)
+    assert resumed["history"]["resumed_after_rounds"] == [2]
+    assert resumed["per_language"] == reference["per_language"]
+    assert resumed["config_hash"] == reference["config_hash"]
+    assert not folder.exists()
+
+
+# ------------------------------------------------------------------ artifact identity
+# Computed before the reliability/privacy fields existed; configs that leave them at their default
+# must keep this hash (it names committed and in-progress artifacts).
+KNOWN_HASHES = [
+    (dict(task="sib200", languages=["eng_Latn", "hau_Latn"], profile="smoke"), "bd02050a9910"),
+    (dict(task="sib200", languages=["eng_Latn", "hau_Latn"], profile="smoke", strategy="fedadam", rounds=3),
+     "8db39fac70c2"),
+    (dict(task="nc_standin", profile="cpu", paradigm="federated", method="prompt"), "2c343b512191"),
+]
+
+
+@pytest.mark.parametrize("values, expected", KNOWN_HASHES)
+def test_new_fields_at_their_default_keep_the_config_hash(values, expected, monkeypatch):
+    monkeypatch.delenv("FEDLIB_BACKBONE", raising=False)
+    cfg = ExperimentConfig.from_dict(values)
+    assert cfg.config_hash() == expected
+    # The artifact's recorded config (every field, new ones at their default) gives the same hash.
+    assert ExperimentConfig.from_dict(cfg.resolved().to_dict()).config_hash() == expected
+    explicit = ExperimentConfig.from_dict({**values, "min_successful_clients": None, "dp_clipping_norm": None,
+                                           "dp_noise_multiplier": 0.0})
+    assert explicit.config_hash() == expected
+    assert ExperimentConfig.from_dict({**values, "dp_clipping_norm": 1.0}).config_hash() != expected
+    assert ExperimentConfig.from_dict({**values, "min_successful_clients": 1}).config_hash() != expected
+
+
+def test_committed_artifacts_keep_their_hash():
+    """Every committed artifact's recorded config still hashes to its recorded hash."""
+    from fedlib.config import results_dir
+
+    paths = sorted(results_dir().glob("*/*/*.json"))
+    if not paths:
+        pytest.skip("no result artifacts in this checkout")
+    for path in paths:
+        artifact = json.loads(path.read_text())
+        if "config" not in artifact or "config_hash" not in artifact:
+            continue
+        assert ExperimentConfig.from_dict(artifact["config"]).config_hash() == artifact["config_hash"], path
