@@ -100,3 +100,23 @@ def load_artifact(path: Path) -> dict:
 
 def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def artifact_inventory(profile: str | None = None):
+    """Every result artifact on disk for ``profile`` (default: the current one): one row per run with
+    its task, paradigm, method, seed, average accuracy and the wall time it took to compute."""
+    import pandas as pd
+
+    from fedlib.config import get_profile
+
+    folder = results_dir() / get_profile(profile).name
+    rows = []
+    for path in sorted(folder.glob("*/*.json")):
+        artifact = load_artifact(path)
+        cfg = artifact["config"]
+        rows.append({"task": cfg["task"], "paradigm": cfg["paradigm"], "method": cfg["method"],
+                     "seed": cfg["seed"], "train_per_client": cfg["train_per_client"],
+                     "accuracy": artifact["average"]["accuracy"], "wall_seconds": artifact["wall_seconds"],
+                     "run_name": artifact["run_name"]})
+    columns = ["task", "paradigm", "method", "seed", "train_per_client", "accuracy", "wall_seconds", "run_name"]
+    return pd.DataFrame(rows, columns=columns)

@@ -124,3 +124,16 @@ def test_audit_catches_a_leak():
                            message_type="train")
         wire = message_to_proto(smuggled).SerializeToString()
         assert any(window in wire for window in _id_windows(ids))
+
+
+def test_payload_summary_lists_exactly_the_trainable_parameters():
+    from fedlib.methods import count_parameters
+    from fedlib.payload import payload_summary
+
+    cfg = ExperimentConfig(task="sib200", languages=("eng_Latn", "hau_Latn"), profile="smoke", rounds=1).resolved()
+    table = payload_summary("sib200", languages=cfg.languages, profile="smoke", rounds=1)
+    arrays = table[table["record"].str.startswith("ArrayRecord")]
+    trainable = count_parameters(get_bundle(model_spec(cfg, num_labels_of(cfg))).model).trainable
+    assert arrays["elements"].sum() == trainable
+    assert set(table.loc[table["record"].str.startswith("MetricRecord"), "dtype"]) <= {"int", "float"}
+    assert table.iloc[-1]["bytes"] == table.iloc[:-1]["bytes"].sum()

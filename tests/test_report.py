@@ -43,3 +43,13 @@ def test_communication_is_read_from_the_records(results_tmp):
 def test_load_only_never_trains(results_tmp):
     runs = run_comparison("nc_standin", paper_arms(), languages=LANGS, load_only=True, progress=False)
     assert runs.empty and not (results_tmp.exists() and any(results_tmp.rglob("*.json")))
+
+
+def test_artifact_inventory_lists_every_run_with_its_wall_time(results_tmp):
+    from fedlib.artifacts import artifact_inventory
+
+    assert artifact_inventory("smoke").empty
+    run_comparison("nc_standin", paper_arms()[:2], languages=LANGS, progress=False)
+    inventory = artifact_inventory("smoke")
+    assert sorted(inventory["paradigm"]) == ["centralized", "monolingual"]
+    assert (inventory["wall_seconds"] > 0).all() and inventory["accuracy"].between(0, 1).all()
