@@ -20,14 +20,19 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	FEDLIB_PROFILE=smoke $(PY) -m pytest
 
+# The execution cache keys a page on its own cells only: when artifacts or fedlib change, every page
+# re-executes (fedlib/book_inputs.py says why).
+BOOK_INPUTS := _build/.book-inputs
 book: $(STAMP)
+	@$(PY) -m fedlib.book_inputs check $(BOOK_INPUTS) || rm -rf _build/.jupyter_cache _build/.doctrees
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	@$(PY) -m fedlib.book_inputs write $(BOOK_INPUTS)
 
 # Recompute every result artifact instead of loading the committed ones.
 reproduce: $(STAMP)
 	FEDLIB_FORCE=1 $(MAKE) book
 
-# Performance benchmarks (benchmarks/run.py --help), not part of `make test`: about 15 min on 2 cores.
+# Performance benchmarks (benchmarks/run.py --help), not part of `make test`: about 10 min on 2 cores.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 

@@ -35,3 +35,28 @@ def test_every_toc_entry_exists():
         files += [chapter["file"] for chapter in part["chapters"]]
     for name in files:
         assert any((ROOT / f"{name}{ext}").exists() for ext in (".md", ".ipynb")), name
+
+
+def test_book_inputs_fingerprint_follows_artifacts(tmp_path):
+    from fedlib.book_inputs import fingerprint, main
+
+    (tmp_path / "results" / "cpu").mkdir(parents=True)
+    (tmp_path / "fedlib").mkdir()
+    artifact = tmp_path / "results" / "cpu" / "run.json"
+    artifact.write_text('{"accuracy": 0.5}')
+    (tmp_path / "fedlib" / "report.py").write_text("x = 1\n")
+    before = fingerprint(tmp_path)
+    assert fingerprint(tmp_path) == before
+    artifact.write_text('{"accuracy": 0.6}')
+    assert fingerprint(tmp_path) != before
+    (tmp_path / "results" / "cpu" / "other.json").write_text("{}")  # a new artifact counts too
+    changed = fingerprint(tmp_path)
+    assert changed != before
+
+    stamp = tmp_path / "_build" / ".book-inputs"
+    assert main(["check", str(stamp)]) == 1  # no earlier build
+    assert main(["write", str(stamp)]) == 0
+    assert main(["check", str(stamp)]) == 0
+    stamp.write_text("0" * 64)
+    assert main(["check", str(stamp)]) == 1
+    assert main(["bogus"]) == 2
