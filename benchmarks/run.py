@@ -47,6 +47,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere, with or without 
     sys.path.insert(0, str(REPO))
 
 from fedlib.benchresults import (  # noqa: E402
+    ORDER as NAMES,
     SCHEMA,
     check,
     load_results,
@@ -59,7 +60,6 @@ from fedlib.benchresults import (  # noqa: E402
 )
 
 DEFAULT_OUT = REPO / "benchmarks" / "results"
-NAMES = ("engine", "memory", "communication", "throughput", "book")
 TITLES = {
     "engine": "Engine overhead",
     "memory": "Memory, 1 vs 8 clients",
@@ -137,8 +137,9 @@ def new_result(name: str, opts: Options) -> dict:
     return {
         "schema": SCHEMA, "name": name, "title": TITLES[name], "quick": opts.quick,
         "settings": {}, "samples": {}, "medians": {}, "checks": [], "met": None,
-        "machine": machine_record(), "notes": [], "wall_s": 0.0, "error": None,
-    } | ({"notes": [f"torch threads pinned to {opts.threads} for this run (--threads)"]} if opts.threads else {})
+        "machine": machine_record(), "wall_s": 0.0, "error": None,
+        "notes": [f"torch threads pinned to {opts.threads} for this run (--threads)"] if opts.threads else [],
+    }
 
 
 def wait_for_children(timeout_s: float = 30.0) -> None:
@@ -170,20 +171,6 @@ def torch_threads(n: int | None):
 # 1. Engine overhead
 
 
-_RAW_ENCODED: dict[tuple, object] = {}
-
-
-def _raw_encoded(cfg, index: int, split: str, tokenizer):
-    """Encoded rows per (config, client, split), cached per process as the ClientApp caches them."""
-    from fedlib.clients import build_clients
-    from fedlib.training import encode
-
-    key = (cfg.to_json(), index, split)
-    if key not in _RAW_ENCODED:
-        _RAW_ENCODED[key] = encode(getattr(build_clients(cfg)[index], split), tokenizer, cfg.max_length)
-    return _RAW_ENCODED[key]
-
-
 def raw_fedavg(config) -> dict:
     """FedAvg without Flower: the work ``federate`` and the ClientApp do, as direct calls.
 
@@ -195,7 +182,7 @@ def raw_fedavg(config) -> dict:
     ``config.resolved()`` per message.
     """
     from fedlib.clients import build_clients
-    from fedlib.federated.client import model_spec, num_labels_of, round_seed
+    from fedlib.federated.client import encoded_split, model_spec, num_labels_of, round_seed
     from fedlib.methods import load_trainable_state, trainable_state
     from fedlib.model import get_bundle
     from fedlib.training import evaluate, state_to_numpy, train_local
@@ -209,7 +196,7 @@ def raw_fedavg(config) -> dict:
         per_language: dict[str, dict] = {}
         for i, client in enumerate(clients):  # every client evaluates, as every node is asked
             load_trainable_state(model, state)
-            values = evaluate(model, _raw_encoded(cfg, i, split, tokenizer), tokenizer)
+            values = evaluate(model, encoded_split(cfg.to_json(), i, split), tokenizer)
             per_language.setdefault(client.lang, values)
         return per_language
 
@@ -220,7 +207,7 @@ def raw_fedavg(config) -> dict:
         for i in range(len(clients)):
             load_trainable_state(model, state)
             report = train_local(
-                model, tokenizer, _raw_encoded(cfg, i, "train", tokenizer), epochs=cfg.local_epochs,
+                model, tokenizer, encoded_split(cfg.to_json(), i, "train"), epochs=cfg.local_epochs,
                 lr=cfg.lr, batch_size=cfg.batch_size, seed=round_seed(cfg.seed, server_round, i),
                 progress=False,
             )
@@ -306,10 +293,10 @@ def bench_engine(opts: Options, result: dict) -> None:
     ]
     samples = alternate(arms, after=lambda name: wait_for_children() if name == "simulation" else None)
     result["samples"].update({f"smoke_{k}_s": v for k, v in samples.items()})
-    result["medians"].update({f"smoke_{k}_s": median(v) for k, v in samples.items()})
+    med = {k: median(v) for k, v in samples.items()}
+    result["medians"].update({f"smoke_{k}_s": v for k, v in med.items()})
     result["consistency"] = {"inprocess_vs_raw": _same_work(raw_out, inproc_out),
                              "simulation_vs_raw": _same_work(raw_out, sim_out[-1])}
-    med = {k: median(v) for k, v in samples.items()}
     result["checks"] += [
         check("inprocess / raw loop, smoke (time)", paired_ratio(samples["inprocess"], samples["raw"]),
               target="<= 1.05", detail=f"raw {med['raw']:.3f} s, inprocess {med['inprocess']:.3f} s per run"),
@@ -434,22 +421,17 @@ def shape_payloads(backbone: str, method: str, num_labels: int, *, num_virtual_t
                    lora_rank: int = 8) -> dict:
     """Bytes of the messages a round exchanges, from the parameter shapes alone.
 
-    The model is built on the meta device (as :func:`fedlib.accounting.count_for` does), zeros are
+    The model is built on the meta device (:func:`fedlib.accounting.meta_model`), zeros are
     materialised for the trainable parameters only, and the records are the ones the engines send:
     ``{"arrays", "config"}`` to the client, ``{"arrays", "metrics"}`` back (see ``federated/client.py``).
     """
     import torch
     from flwr.app import ConfigRecord, MetricRecord, RecordDict
-    from transformers import AutoModelForSequenceClassification
 
-    from fedlib.backbone import backbone_config
+    from fedlib.accounting import meta_model
     from fedlib.federated.records import payload_bytes, state_to_arrays
-    from fedlib.methods import apply_method
 
-    config = backbone_config(backbone, num_labels=num_labels)
-    with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(config)
-        model = apply_method(model, method, num_virtual_tokens=num_virtual_tokens, lora_rank=lora_rank)
+    model = meta_model(backbone, method, num_labels, num_virtual_tokens=num_virtual_tokens, lora_rank=lora_rank)
     state = OrderedDict((name, torch.zeros(p.shape, dtype=torch.float32))
                         for name, p in model.named_parameters() if p.requires_grad)
     arrays = state_to_arrays(state)

@@ -15,16 +15,22 @@ from fedlib.methods import METHODS, ParameterCount, apply_method, count_paramete
 BYTES_PER_PARAMETER = 4  # float32 on the wire
 
 
-def count_for(backbone: str, method: str, num_labels: int, *, num_virtual_tokens: int = 20,
-              lora_rank: int = 8) -> ParameterCount:
-    """Parameter accounting of ``method`` on ``backbone``'s architecture, built on the meta device."""
+def meta_model(backbone: str, method: str, num_labels: int, *, num_virtual_tokens: int = 20,
+               lora_rank: int = 8) -> torch.nn.Module:
+    """``backbone``'s architecture with ``method`` applied, on the meta device: shapes, no weights."""
     from fedlib.backbone import backbone_config
 
     config = backbone_config(backbone, num_labels=num_labels)
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
-        model = apply_method(model, method, num_virtual_tokens=num_virtual_tokens, lora_rank=lora_rank)
-    return count_parameters(model)
+        return apply_method(model, method, num_virtual_tokens=num_virtual_tokens, lora_rank=lora_rank)
+
+
+def count_for(backbone: str, method: str, num_labels: int, *, num_virtual_tokens: int = 20,
+              lora_rank: int = 8) -> ParameterCount:
+    """Parameter accounting of ``method`` on ``backbone``'s architecture, built on the meta device."""
+    return count_parameters(meta_model(backbone, method, num_labels, num_virtual_tokens=num_virtual_tokens,
+                                       lora_rank=lora_rank))
 
 
 def parameter_table(backbones: list[str], num_labels: int, methods=METHODS, **kwargs) -> pd.DataFrame:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fedlib import paper
-from fedlib.report import budget_arms, budget_curve, gain_over, paper_arms, run_comparison, seed_averages
+from fedlib.report import (budget_arms, budget_curve, efficiency_budgets, gain_over, paper_arms, run_comparison,
+                           seed_averages)
 
 # Where each chapter's evidence lives, relative to the ledger page (book/claims.md).
 CHAPTER_TASKS = {
@@ -45,10 +46,14 @@ def _complete(results: pd.DataFrame, arms=("federated", "monolingual", "centrali
     return not results.empty and set(arms) <= set(results["arm"])
 
 
+def _by_arm(results: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~fedlib.report.seed_averages` indexed by arm: mean, std and seeds per arm."""
+    return seed_averages(results).set_index("arm")
+
+
 def _gain_claim(all_results: dict[str, pd.DataFrame]) -> Claim:
-    gains = {task: float(seed_averages(r).set_index("arm").loc["federated", "mean"]
-                         - seed_averages(r).set_index("arm").loc["monolingual", "mean"])
-             for task, r in all_results.items() if _complete(r)}
+    means = {task: _by_arm(r)["mean"] for task, r in all_results.items() if _complete(r)}
+    gains = {task: float(m["federated"] - m["monolingual"]) for task, m in means.items()}
     rule = "reproduced: federated > monolingual on every task run; partial: on some; not: on none"
     if not gains:
         return Claim("Federated prompt tuning beats local (monolingual) tuning",
@@ -67,8 +72,7 @@ def _paradigm_claims(all_results: dict[str, pd.DataFrame]) -> list[Claim]:
     claims = []
     for task, results in all_results.items():
         page = CHAPTER_TASKS[task][0]
-        key = "nc" if task == "nc_standin" else task
-        ref = paper.REPORTED_AVERAGE_ACCURACY[key]
+        ref = paper.reported_averages(task)
         paper_text = ", ".join(f"{arm} {value}" for arm, value in ref.items())
         rule = "reproduced: our ordering federated > centralized and federated > monolingual matches; " \
                "partial: only federated > monolingual"
@@ -76,8 +80,9 @@ def _paradigm_claims(all_results: dict[str, pd.DataFrame]) -> list[Claim]:
             claims.append(Claim(f"{task}: federated vs centralized vs monolingual", paper_text,
                                 "no artifacts yet", "not assessed", rule, page))
             continue
-        means = seed_averages(results).set_index("arm")["mean"]
-        seeds = int(seed_averages(results).set_index("arm").loc["federated", "seeds"])  # secondary arms run fewer
+        averages = _by_arm(results)
+        means = averages["mean"]
+        seeds = int(averages.loc["federated", "seeds"])  # secondary arms run fewer
         ours = ", ".join(f"{arm} {means[arm]:.1f}" for arm in ("federated", "centralized", "monolingual"))
         ours += f" ({seeds} seeds)"
         paper_fed_beats_central = ref["federated"] > ref["centralized"]
@@ -111,11 +116,8 @@ def _parameter_claim() -> Claim:
 
 
 def _efficiency_claim() -> Claim:
-    from fedlib.config import get_profile
-
     task = "nc_standin"
-    largest = get_profile().budget(task, "train_per_client") or 512
-    budgets = sorted({max(8, largest // 4), max(8, largest // 2), largest})
+    budgets = efficiency_budgets(task)
     runs = run_comparison(task, budget_arms(budgets), languages=CHAPTER_TASKS[task][1], load_only=True,
                           progress=False)
     rule = "reproduced: federated >= monolingual at every budget; partial: at some"
@@ -155,7 +157,7 @@ def _stability_claim(all_results: dict[str, pd.DataFrame]) -> Claim:
     spreads = {}
     for task, results in all_results.items():
         if _complete(results, ("federated", "monolingual")):
-            sd = seed_averages(results).set_index("arm")["std"]
+            sd = _by_arm(results)["std"]
             if not np.isnan(sd["federated"]):
                 spreads[task] = (float(sd["federated"]), float(sd["monolingual"]))
     if not spreads:

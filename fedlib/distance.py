@@ -41,7 +41,8 @@ import pandas as pd
 
 from fedlib.config import data_dir, get_profile
 from fedlib.data.errors import UnknownLanguageError
-from fedlib.data.tasks import LANGUAGE_INFO, SIB200_LANGUAGES, XNLI_LANGUAGES, get_task, language_name
+from fedlib.data.tasks import (LANGUAGE_INFO, SIB200_LANGUAGES, XLMR_CC100_LANGUAGES, XNLI_LANGUAGES, get_task,
+                               language_name)
 
 URIEL_KINDS = ("syntactic", "phonological", "inventory", "featural", "genetic", "geographic")
 MODEL_KINDS = ("model_cosine", "model_cka")
@@ -103,8 +104,6 @@ CC100_STATS: dict[str, tuple[int, float]] = {
     "hi": (1715, 20.2), "ur": (730, 5.7), "sw": (275, 1.6), "am": (68, 0.8), "so": (62, 0.4),
     "ha": (56, 0.3), "xh": (13, 0.1), "om": (8, 0.1),
 }
-# Task languages absent from CC-100 (consistent with fedlib.data.tasks.XLMR_CC100_LANGUAGES).
-CC100_ABSENT = frozenset({"ig", "ln", "lg", "rn", "sn", "ti", "yo", "pcm"})
 
 
 def _iso1(lang: str) -> str:
@@ -162,7 +161,7 @@ def cc100_table(languages: Iterable[str]) -> pd.DataFrame:
         if key in CC100_STATS:
             tokens, gib = CC100_STATS[key]
             rows.append((lang, language_name(lang), tokens, gib, True))
-        elif key in CC100_ABSENT:
+        elif key not in XLMR_CC100_LANGUAGES:
             rows.append((lang, language_name(lang), 0, 0.0, False))
         else:
             raise UnknownLanguageError(f"no CC-100 statistics are tabulated for language {lang!r}")
@@ -498,19 +497,15 @@ def federated_gain(task: str, languages: Iterable[str] | None = None) -> pd.Data
     Only seeds with both arms computed count. Empty (columns ``lang, gain, seeds``) when a task has
     no such pair of artifacts yet; nothing is ever trained here.
     """
-    from fedlib.report import gain_over, paper_arms, run_comparison
+    from fedlib.report import gain_over, paired_seeds, paper_arms, run_comparison
 
     arms = [arm for arm in paper_arms() if arm.key in ("federated", "monolingual")]
     langs = None if languages is None else tuple(languages)
     runs = run_comparison(task, arms, languages=langs, load_only=True, progress=False)
-    empty = pd.DataFrame(columns=["lang", "gain", "seeds"])
-    if runs.empty:
-        return empty
-    seeds = set(runs.loc[runs["arm"] == "federated", "seed"]) & set(runs.loc[runs["arm"] == "monolingual", "seed"])
+    seeds = paired_seeds(runs, "federated", "monolingual") if not runs.empty else []
     if not seeds:
-        return empty
-    paired = runs[runs["seed"].isin(seeds)]
-    return gain_over(paired, "federated", "monolingual").assign(seeds=len(seeds))
+        return pd.DataFrame(columns=["lang", "gain", "seeds"])
+    return gain_over(runs, "federated", "monolingual").assign(seeds=len(seeds))
 
 
 def language_table(task: str, languages: Iterable[str] | None = None, *, model: bool = True,

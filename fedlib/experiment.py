@@ -65,6 +65,13 @@ class ExperimentConfig:
     dp_clipping_norm: float | None = None  # client-side clipping of the update; None = no DP
     dp_noise_multiplier: float = 0.0  # Gaussian noise std = multiplier * clipping norm / clients
 
+    @property
+    def num_clients(self) -> int | None:
+        """How many clients this config has, without loading data (``None`` until languages are set)."""
+        if self.languages is None:
+            return None
+        return len(self.languages) * (self.clients_per_language if self.partition == "dirichlet" else 1)
+
     def resolved(self) -> "ExperimentConfig":
         """A copy with every ``None`` budget filled from the profile, and validated."""
         profile = get_profile(self.profile)
@@ -117,7 +124,7 @@ class ExperimentConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"min_successful_clients must be a positive integer or None (got {value!r})")
             elif self.languages is not None:
-                n = len(self.languages) * (self.clients_per_language if self.partition == "dirichlet" else 1)
+                n = self.num_clients
                 if value > n:
                     problems.append(f"min_successful_clients={value} is more than the {n} clients of this "
                                     "config (languages x clients_per_language)")

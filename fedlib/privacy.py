@@ -53,7 +53,6 @@ def dp_sweep(task: str, noise_levels: Iterable[float], *, clipping_norm: float =
     The reference run without DP (``include_no_dp``) has ``noise_multiplier`` and ``clipping_norm``
     NaN. Artifacts are cached like every other run (same config, same artifact).
     """
-    from fedlib.clients import build_clients
     from fedlib.paradigms import run_experiment
 
     rows = []
@@ -64,7 +63,7 @@ def dp_sweep(task: str, noise_levels: Iterable[float], *, clipping_norm: float =
         rows.append({
             "noise_multiplier": cfg.dp_noise_multiplier if dp else float("nan"),
             "clipping_norm": cfg.dp_clipping_norm if dp else float("nan"),
-            "noise_std": cfg.dp_noise_multiplier * cfg.dp_clipping_norm / len(build_clients(cfg)) if dp else 0.0,
+            "noise_std": cfg.dp_noise_multiplier * cfg.dp_clipping_norm / cfg.num_clients if dp else 0.0,
             "seed": cfg.seed, "accuracy": artifact["average"]["accuracy"],
             "macro_f1": artifact["average"]["macro_f1"], "best_round": artifact.get("best_round"),
             "run_name": artifact["run_name"],

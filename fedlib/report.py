@@ -119,9 +119,16 @@ def comparison_table(results: pd.DataFrame, metric: str = "accuracy") -> pd.Data
     return table
 
 
+def paired_seeds(results: pd.DataFrame, arm: str, baseline: str) -> list[int]:
+    """The seeds on which both arms ran: a gain compares the two on the same seeds only."""
+    ran = results.groupby("arm")["seed"].apply(set)
+    return sorted(ran.get(arm, set()) & ran.get(baseline, set()))
+
+
 def gain_over(results: pd.DataFrame, arm: str, baseline: str, metric: str = "accuracy") -> pd.DataFrame:
-    """Per language: ``arm`` minus ``baseline`` in points (mean over seeds)."""
-    means = results.groupby(["lang", "arm"])[metric].mean().mul(100).unstack()
+    """Per language: ``arm`` minus ``baseline`` in points (mean over the seeds both arms ran)."""
+    paired = results[results["seed"].isin(paired_seeds(results, arm, baseline))]
+    means = paired.groupby(["lang", "arm"])[metric].mean().mul(100).unstack()
     return (means[arm] - means[baseline]).rename("gain").reset_index()
 
 
@@ -191,10 +198,23 @@ def budget_arms(budgets, paradigms=("federated", "monolingual")) -> list[Arm]:
             for paradigm in paradigms for n in budgets]
 
 
+def efficiency_budgets(task: str) -> list[int]:
+    """The data-efficiency curve's training budgets (rows per client): the profile's, its half and quarter.
+
+    A profile that trains on all rows (``paper``) draws the curve up to 512 rows per client.
+    """
+    largest = get_profile().budget(task, "train_per_client") or 512
+    return sorted({max(8, largest // 4), max(8, largest // 2), largest})
+
+
+def _budget_per_seed(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The language-averaged metric (%) per paradigm, budget and seed."""
+    return results.groupby(["paradigm", "train_per_client", "seed"])[metric].mean().mul(100).reset_index()
+
+
 def budget_curve(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Mean and sd over seeds of the language-averaged metric (%), per paradigm and budget."""
-    per_seed = (results.groupby(["paradigm", "train_per_client", "seed"])[metric].mean().mul(100)
-                .reset_index())
+    per_seed = _budget_per_seed(results, metric)
     return (per_seed.groupby(["paradigm", "train_per_client"])[metric].agg(["mean", "std", "count"])
             .rename(columns={"count": "seeds"}).reset_index())
 
@@ -204,8 +224,7 @@ def plot_budget_curve(results: pd.DataFrame, metric: str = "accuracy", ax=None, 
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    per_seed = (results.groupby(["paradigm", "train_per_client", "seed"])[metric].mean().mul(100)
-                .reset_index())
+    per_seed = _budget_per_seed(results, metric)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     sns.lineplot(data=per_seed, x="train_per_client", y=metric, hue="paradigm", style="paradigm",

@@ -46,7 +46,8 @@ def round_seed(seed: int, server_round: int, client_index: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _encoded(config_json: str, client_index: int, split: str) -> Dataset:
+def encoded_split(config_json: str, client_index: int, split: str) -> Dataset:
+    """One client's ``split``, tokenized; cached per process, keyed on the resolved config's JSON."""
     cfg = ExperimentConfig.from_json(config_json)
     client = build_clients(cfg)[client_index]
     bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
@@ -108,7 +109,7 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
         proximal_mu = float(message.content["config"].get("proximal-mu", 0.0))
         key = cfg.to_json()
         report = train_local(
-            bundle.model, bundle.tokenizer, _encoded(key, index, "train"),
+            bundle.model, bundle.tokenizer, encoded_split(key, index, "train"),
             epochs=cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
             seed=round_seed(cfg.seed, server_round, index), proximal_mu=proximal_mu,
             progress=False,
@@ -127,7 +128,7 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
         split = str(message.content["config"].get("split", "validation"))
         if split not in SPLIT_PREFIX:
             raise ValueError(f"unknown evaluation split {split!r}; expected one of {list(SPLIT_PREFIX)}")
-        values = evaluate(bundle.model, _encoded(cfg.to_json(), index, split), bundle.tokenizer)
+        values = evaluate(bundle.model, encoded_split(cfg.to_json(), index, split), bundle.tokenizer)
         prefix = SPLIT_PREFIX[split]
         metrics = {"num-examples": values["num_examples"], "client-index": index}
         metrics.update({f"{prefix}-{k.replace('_', '-')}": float(v) for k, v in values.items()

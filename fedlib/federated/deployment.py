@@ -500,10 +500,10 @@ def run_deployment(
     from fedlib.federated.engines import _load_result
 
     cfg = cfg.resolved()
-    expected = len(build_clients(cfg))
-    if num_clients != expected:  # checked before any process starts
-        raise ValueError(f"num_clients={num_clients}, but the experiment has {expected} clients "
-                         f"({', '.join(c.name for c in build_clients(cfg))}): one SuperNode per client")
+    clients = build_clients(cfg)
+    if num_clients != len(clients):  # checked before any process starts
+        raise ValueError(f"num_clients={num_clients}, but the experiment has {len(clients)} clients "
+                         f"({', '.join(c.name for c in clients)}): one SuperNode per client")
     if supernode_keys is not None:
         if tls is None:
             raise ValueError("SuperNode authentication needs TLS: pass tls=TlsFiles(...) too")
