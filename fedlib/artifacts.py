@@ -19,7 +19,12 @@ from fedlib.config import REPO_ROOT, data_dir, results_dir
 from fedlib.experiment import ExperimentConfig
 
 PACKAGES = ("torch", "transformers", "peft", "flwr", "flwr-datasets", "datasets", "numpy")
-SCHEMA_VERSION = 1
+# 2: per-example test predictions (fedlib.predictions), precision, device, data protocol report, and
+# whether the working tree was dirty. Schema-1 artifacts still load.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+# Outputs, not code: runs write here while they go on, which must not make the tree "dirty".
+_NOT_CODE = (":(exclude)results", ":(exclude)benchmarks/results", ":(exclude)benchmarks/.parity-artifacts")
 
 
 def artifact_path(config: ExperimentConfig) -> Path:
@@ -31,13 +36,29 @@ def force_requested() -> bool:
     return os.environ.get("FEDLIB_FORCE", "0") not in ("", "0", "false", "no")
 
 
-def git_sha() -> str | None:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True)
-        return out.stdout.strip()
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True)
+        return out.stdout
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def git_sha() -> str | None:
+    out = _git("rev-parse", "HEAD")
+    return out.strip() if out else None
+
+
+def git_tree_state() -> dict:
+    """Whether the code differs from ``HEAD`` (tracked changes or untracked files outside the result
+    folders), and a sha256 of that difference, so an artifact says which code really produced it."""
+    status = _git("status", "--porcelain", "--", ".", *_NOT_CODE)
+    if status is None:
+        return {"git_dirty": None, "git_diff_sha256": None}
+    if not status.strip():
+        return {"git_dirty": False, "git_diff_sha256": None}
+    diff = (_git("diff", "HEAD", "--", ".", *_NOT_CODE) or "") + status
+    return {"git_dirty": True, "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest()}
 
 
 def package_versions() -> dict[str, str | None]:
@@ -54,7 +75,7 @@ def environment() -> dict:
     import torch
 
     return {
-        "git_sha": git_sha(), "packages": package_versions(), "python": platform.python_version(),
+        "git_sha": git_sha(), **git_tree_state(), "packages": package_versions(), "python": platform.python_version(),
         "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
     }
 
@@ -92,9 +113,9 @@ def load_artifact(path: Path) -> dict:
         artifact = json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"artifact {path} is not valid JSON ({err}); delete it or rerun with FEDLIB_FORCE=1") from err
-    if artifact.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"artifact {path} has schema {artifact.get('schema')}, expected {SCHEMA_VERSION}; "
-                         "rerun with FEDLIB_FORCE=1")
+    if artifact.get("schema") not in READABLE_SCHEMAS:
+        raise ValueError(f"artifact {path} has schema {artifact.get('schema')}, expected one of "
+                         f"{list(READABLE_SCHEMAS)}; rerun with FEDLIB_FORCE=1")
     return artifact
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = 1
-ORDER = ("engine", "memory", "communication", "throughput", "book")
+ORDER = ("engine", "memory", "communication", "throughput", "parity", "book")
+DEFAULT = tuple(n for n in ORDER if n != "parity")  # parity costs ~40 CPU-minutes: run it by name
 REQUIRED = ("schema", "name", "title", "quick", "settings", "samples", "medians", "checks", "met",
             "machine", "notes", "wall_s", "error")
 CHECK_KEYS = ("label", "ratio", "unit", "target", "met", "detail")
-UNITS = ("x", "%")
+UNITS = ("x", "%", "pt")  # ratio, fraction shown as percent, percentage points
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
@@ -164,6 +165,8 @@ def format_ratio(value: float | None, unit: str) -> str:
         return "n/a"
     if unit == "%":
         return f"{_number(100 * value)} %"
+    if unit == "pt":
+        return f"{value:.2f} pt"
     return f"{_number(value)}×"
 
 

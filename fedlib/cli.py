@@ -43,7 +43,36 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--languages", help="comma-separated language codes (default: all of the task)")
     compare.add_argument("--profile", choices=("smoke", "cpu", "paper"))
     compare.add_argument("--arms", help="comma-separated arm keys (default: all paper arms)")
+    plan = sub.add_parser("plan", help="run (or resume) a task's compute plan of cpu artifacts: learning "
+                          "rate on validation, then every seed; finished runs are loaded")
+    plan.add_argument("--task", required=True)
+    plan.add_argument("--arms", help="comma-separated arm keys (default: every arm of the plan)")
+    plan.add_argument("--list", action="store_true", help="list the planned runs and which exist; run nothing")
     return parser
+
+
+def _plan(args) -> int:
+    from fedlib.artifacts import artifact_path
+    from fedlib.plan import get_plan, planned_runs, run_plan
+
+    try:
+        plan = get_plan(args.task)
+        arms = tuple(plan.arm(key) for key in args.arms.split(",")) if args.arms else None
+    except KeyError as err:
+        print(f"fedlib: {err.args[0]}", file=sys.stderr)
+        return 2
+    if args.list:
+        runs = list(planned_runs(plan, arms))
+        done = 0
+        for stage, arm, cfg in runs:
+            exists = artifact_path(cfg).exists()
+            done += exists
+            print(f"{'done' if exists else 'todo'}  {stage:5}  {arm.key:20}  seed {cfg.seed}  lr {cfg.lr:g}  "
+                  f"{cfg.run_name()}")
+        print(f"{done} of {len(runs)} planned runs exist (seed runs appear once an arm's learning rate is chosen)")
+        return 0
+    run_plan(plan, arms, log=lambda line: print(line, flush=True))
+    return 0
 
 
 def _languages(text: str | None) -> tuple[str, ...] | None:
@@ -78,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "compare":
         return _compare(args)
+    if args.command == "plan":
+        return _plan(args)
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.languages:

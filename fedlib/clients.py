@@ -35,21 +35,46 @@ def _budget(dataset: Dataset, n: int | None, seed: int) -> Dataset:
 
 # Only these fields decide who holds which rows; runs differing elsewhere share the cached clients.
 _DATA_FIELDS = ("task", "languages", "seed", "train_per_client", "eval_per_client", "val_per_client",
-                "partition", "clients_per_language", "alpha")
+                "partition", "clients_per_language", "alpha", "protocol")
+
+
+@functools.lru_cache(maxsize=8)
+def _language_splits(task: str, languages: tuple[str, ...], protocol: int):
+    """Each language's (train, validation, test) under the data protocol, and the rows it removed."""
+    from fedlib.data import load_task, partition_by_language
+    from fedlib.protocol import apply_protocol
+
+    splits = load_task(task, list(languages))
+    by_lang = {split: partition_by_language(splits[split]) for split in ("train", "validation", "test")}
+    out, removed = {}, {}
+    for lang in languages:
+        *parts, counts = apply_protocol(task, protocol, *(by_lang[s][lang] for s in ("train", "validation", "test")))
+        out[lang] = tuple(parts)
+        removed[lang] = {reason: n for reason, n in counts.items() if n}
+    return out, removed
+
+
+def protocol_report(config: ExperimentConfig) -> dict[str, dict[str, int]]:
+    """Rows the config's data protocol moved or removed, per language (empty under protocol 1)."""
+    cfg = config.resolved()
+    return {lang: counts for lang, counts in _language_splits(cfg.task, cfg.languages, cfg.protocol)[1].items()
+            if counts}
 
 
 @functools.lru_cache(maxsize=8)
 def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
-    from fedlib.data import dirichlet_partition, load_task, partition_by_language
+    from fedlib.data import dirichlet_partition
+    from fedlib.protocol import TEST_SEED
 
     cfg = ExperimentConfig(**dict(zip(_DATA_FIELDS, data_key)))
-    splits = load_task(cfg.task, list(cfg.languages))
-    by_lang = {split: partition_by_language(splits[split]) for split in ("train", "validation", "test")}
+    splits, _ = _language_splits(cfg.task, tuple(cfg.languages), cfg.protocol)
+    test_seed = cfg.seed if cfg.protocol == 1 else TEST_SEED
     clients: list[ClientData] = []
     for lang in cfg.languages:
-        train = _budget(by_lang["train"][lang], cfg.train_per_client, cfg.seed)
-        validation = _budget(by_lang["validation"][lang], cfg.val_per_client, cfg.seed)
-        test = _budget(by_lang["test"][lang], cfg.eval_per_client, cfg.seed)
+        train_rows, validation_rows, test_rows = splits[lang]
+        train = _budget(train_rows, cfg.train_per_client, cfg.seed)
+        validation = _budget(validation_rows, cfg.val_per_client, cfg.seed)
+        test = _budget(test_rows, cfg.eval_per_client, test_seed)
         if cfg.partition == "language":
             clients.append(ClientData(lang, lang, train, validation, test))
             continue

@@ -64,6 +64,9 @@ class Profile:
     num_virtual_tokens: int = 20
     val_per_client: int | None = None  # validation rows per client; None = as eval_per_client
     secondary_seeds: int | None = None  # seeds for arms outside the headline comparison; None = all
+    # Compute precision when neither the config nor $FEDLIB_PRECISION names one (fedlib.runtime).
+    precision: str = "auto"
+    protocol: int = 1  # data protocol (fedlib.protocol): 2 = no text in two splits, fixed test rows
     # Per-task overrides of the budgets above (e.g. 15 XNLI clients get fewer rows than 5 NC ones).
     task_budgets: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
 
@@ -90,6 +93,9 @@ PROFILES: dict[str, Profile] = {
         name="cpu", backbone="me5s-q4", max_length=64, train_per_client=64,
         eval_per_client=100, val_per_client=32, rounds=6, local_epochs=1, batch_size=4, lr=5e-3,
         patience=5, seeds=(0, 1, 2), secondary_seeds=1,
+        # The committed cpu artifacts were computed in fp32; bf16 is selected per run until the
+        # budgets are re-chosen (changing any budget recomputes every artifact anyway).
+        precision="fp32",
         task_budgets={
             # 15 and 16 clients: fewer rows each keeps a run near the cost of a 5-client NC run.
             "xnli": {"train_per_client": 16, "eval_per_client": 50, "val_per_client": 16},

@@ -15,6 +15,8 @@ from typing import Any
 
 from fedlib.config import PROFILES, get_profile
 from fedlib.methods import METHODS
+from fedlib.protocol import PROTOCOLS
+from fedlib.runtime import PRECISIONS
 
 PARADIGMS = ("monolingual", "centralized", "federated", "federated-full", "federated-lora")
 PARTITIONS = ("language", "dirichlet")
@@ -28,6 +30,12 @@ _PARADIGM_METHOD = {"federated-full": "full", "federated-lora": "lora"}
 # the hash of ``to_json()``; these fields enter that JSON only when set to something other than
 # their default, so every config that leaves them alone keeps the hash (and artifact) it had.
 _HASH_WHEN_SET = ("min_successful_clients", "dp_clipping_norm", "dp_noise_multiplier")
+# Fields whose value decides the result but whose *legacy* value (the only one before the field
+# existed) is left out of the hash, so earlier artifacts keep their identity.
+_HASH_UNLESS = {"precision": "fp32", "protocol": 1}
+# Fields that say where a run computes, not what it computes: recorded, never part of the identity
+# (a GPU reader loads the artifact a CPU made from the same config).
+_NOT_IDENTITY = ("device",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +72,11 @@ class ExperimentConfig:
     min_successful_clients: int | None = None  # per round and stage; None = at least one
     dp_clipping_norm: float | None = None  # client-side clipping of the update; None = no DP
     dp_noise_multiplier: float = 0.0  # Gaussian noise std = multiplier * clipping norm / clients
+    # Where and how precisely it computes (fedlib.runtime); None = $FEDLIB_PRECISION / $FEDLIB_DEVICE,
+    # else the profile's precision and ``auto`` device.
+    precision: str | None = None
+    device: str | None = None
+    protocol: int | None = None  # data protocol (fedlib.protocol); None = the profile's
 
     @property
     def num_clients(self) -> int | None:
@@ -77,13 +90,19 @@ class ExperimentConfig:
         profile = get_profile(self.profile)
         fill: dict[str, Any] = {"profile": profile.name}
         for field in ("rounds", "local_epochs", "lr", "batch_size", "max_length", "train_per_client",
-                      "eval_per_client", "val_per_client", "patience", "num_virtual_tokens"):
+                      "eval_per_client", "val_per_client", "patience", "num_virtual_tokens", "protocol"):
             if getattr(self, field) is None:
                 fill[field] = profile.budget(self.task, field)
         if self.backbone is None:
             fill["backbone"] = os.environ.get("FEDLIB_BACKBONE") or profile.backbone
         if self.paradigm in _PARADIGM_METHOD:
             fill["method"] = _PARADIGM_METHOD[self.paradigm]
+        from fedlib.runtime import resolve_device, resolve_precision
+
+        device = resolve_device(self.device, expect_gpu=profile.name == "paper")
+        fill["device"] = device
+        fill["precision"] = resolve_precision(
+            self.precision or os.environ.get("FEDLIB_PRECISION") or profile.precision, device)
         if self.languages is not None:
             fill["languages"] = tuple(self.languages)
         else:
@@ -107,6 +126,10 @@ class ExperimentConfig:
         choice("partition", self.partition, PARTITIONS)
         choice("strategy", self.strategy, STRATEGIES)
         choice("engine", self.engine, ENGINES)
+        if self.precision is not None:
+            choice("precision", self.precision, PRECISIONS)
+        if self.protocol is not None:
+            choice("protocol", self.protocol, PROTOCOLS)
         if self.profile is not None:
             choice("profile", self.profile, PROFILES)
         for name in ("rounds", "local_epochs", "batch_size", "max_length", "clients_per_language",
@@ -177,11 +200,18 @@ class ExperimentConfig:
         return cls(**data)
 
     def to_json(self) -> str:
-        """JSON of every field, except the :data:`_HASH_WHEN_SET` fields left at their default."""
+        """JSON of every field: how a config travels between processes (run configs, caches)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def identity_json(self) -> str:
+        """JSON of what decides the result: the fields that name or shape it, less those added later
+        at their old value (:data:`_HASH_WHEN_SET`, :data:`_HASH_UNLESS`) and :data:`_NOT_IDENTITY`."""
         data = self.to_dict()
         for field in dataclasses.fields(self):
-            if field.name in _HASH_WHEN_SET and data[field.name] == field.default:
-                del data[field.name]
+            name = field.name
+            if (name in _NOT_IDENTITY or (name in _HASH_WHEN_SET and data[name] == field.default)
+                    or (name in _HASH_UNLESS and data[name] in (_HASH_UNLESS[name], None))):
+                del data[name]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -190,7 +220,7 @@ class ExperimentConfig:
 
     def config_hash(self) -> str:
         """Short hash of the resolved config: the identity of its artifact."""
-        return hashlib.sha256(self.resolved().to_json().encode()).hexdigest()[:12]
+        return hashlib.sha256(self.resolved().identity_json().encode()).hexdigest()[:12]
 
     def run_name(self) -> str:
         cfg = self.resolved()

@@ -13,6 +13,7 @@ from collections import OrderedDict
 import torch
 
 from fedlib.methods import apply_method, load_trainable_state, parameter_group, trainable_state
+from fedlib.runtime import Runtime, prepare_model
 
 _CACHE_SIZE = 2  # bundles kept alive per process (one me5s-q4 bundle is ~0.5 GB)
 _BUNDLES: "OrderedDict[tuple, ModelBundle]" = OrderedDict()
@@ -27,6 +28,12 @@ class ModelSpec:
     num_labels: int
     num_virtual_tokens: int = 20
     lora_rank: int = 8
+    precision: str = "fp32"  # resolved: "fp32" or "bf16" (fedlib.runtime)
+    device: str = "cpu"  # resolved: "cpu" or "cuda:N"
+
+    @property
+    def runtime(self) -> Runtime:
+        return Runtime(device=self.device, precision=self.precision)
 
 
 class ModelBundle:
@@ -42,8 +49,11 @@ class ModelBundle:
             self.model = apply_method(
                 model, spec.method, num_virtual_tokens=spec.num_virtual_tokens, lora_rank=spec.lora_rank
             )
-        # Pretrained values of trainable backbone weights (method "full"), restored for every new run.
-        self._pristine = trainable_state(self.model)
+        self.runtime = spec.runtime
+        prepare_model(self.model, self.runtime)
+        # Pretrained values of trainable backbone weights (method "full"), restored for every new run;
+        # kept on the CPU, where initial_state draws new values with a CPU generator.
+        self._pristine = OrderedDict((k, v.cpu()) for k, v in trainable_state(self.model).items())
 
     def initial_state(self, seed: int) -> "OrderedDict[str, torch.Tensor]":
         """The trainable parameters every run with ``seed`` starts from (same seed, same values).
@@ -65,7 +75,7 @@ class ModelBundle:
             elif name.endswith("embedding.weight") and group == "prompt":
                 vocab = self._word_embeddings()
                 rows = torch.randint(5, vocab.shape[0] - 100, (value.shape[0],), generator=generator)
-                value.copy_(vocab[rows])
+                value.copy_(vocab[rows.to(vocab.device)].to("cpu", value.dtype))
             elif value.dim() >= 2:
                 torch.nn.init.kaiming_uniform_(value, a=5**0.5, generator=generator)
             else:

@@ -17,22 +17,31 @@ import numpy as np
 
 from fedlib.artifacts import (SCHEMA_VERSION, artifact_path, data_checksums, environment,
                               force_requested, load_artifact, save_artifact)
-from fedlib.clients import build_clients, pooled
+from fedlib.clients import build_clients, pooled, protocol_report
 from fedlib.experiment import ExperimentConfig
 from fedlib.federated.client import model_spec, num_labels_of
 from fedlib.methods import count_parameters
 from fedlib.model import get_bundle
+from fedlib.predictions import encode_labels
 from fedlib.training import encode, evaluate, train_local
 
 METRICS = ("accuracy", "macro_f1")
 
 
 def _language_means(per_client: list[tuple[str, dict]]) -> dict[str, dict]:
-    """Average the metrics of clients that share a language (Dirichlet shards)."""
+    """Average the metrics of clients that share a language (Dirichlet shards).
+
+    A language with one client keeps its per-example test predictions (see :mod:`fedlib.predictions`).
+    """
     by_lang: dict[str, list[dict]] = {}
     for lang, metrics in per_client:
         by_lang.setdefault(lang, []).append(metrics)
-    return {lang: {m: float(np.mean([r[m] for r in rows])) for m in METRICS} for lang, rows in by_lang.items()}
+    out = {}
+    for lang, rows in by_lang.items():
+        out[lang] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
+        if len(rows) == 1 and "predictions" in rows[0]:
+            out[lang].update(predictions=encode_labels(rows[0]["predictions"]), labels=encode_labels(rows[0]["labels"]))
+    return out
 
 
 def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
@@ -44,9 +53,10 @@ def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
             validation=encode(client.validation, bundle.tokenizer, cfg.max_length),
             epochs=cfg.rounds * cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
             seed=cfg.seed * 1_000_003 + index, patience=cfg.patience, progress=progress,
-            desc=f"monolingual {client.name}",
+            desc=f"monolingual {client.name}", runtime=bundle.runtime,
         )
-        test = evaluate(bundle.model, encode(client.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer)
+        test = evaluate(bundle.model, encode(client.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer,
+                        runtime=bundle.runtime, keep_predictions=True)
         results.append((client.lang, test))
         details[client.name] = {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
                                 "history": report.history, "seconds": report.seconds}
@@ -60,9 +70,10 @@ def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
         bundle.model, bundle.tokenizer, encode(pooled([c.train for c in clients]), bundle.tokenizer, cfg.max_length),
         validation=encode(pooled([c.validation for c in clients]), bundle.tokenizer, cfg.max_length),
         epochs=cfg.rounds * cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
-        patience=cfg.patience, progress=progress, desc="centralized",
+        patience=cfg.patience, progress=progress, desc="centralized", runtime=bundle.runtime,
     )
-    results = [(c.lang, evaluate(bundle.model, encode(c.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer))
+    results = [(c.lang, evaluate(bundle.model, encode(c.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer,
+                                 runtime=bundle.runtime, keep_predictions=True))
                for c in clients]
     return {"per_language": _language_means(results),
             "training": {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
@@ -84,8 +95,11 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
         history = run_federated(cfg, progress=on_round, checkpoint_dir=checkpoint_dir)
     history.pop("_final_arrays", None)
     best = history["best"]
-    per_language = {lang: {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}
-                    for lang, m in best["per_language"].items()}
+    per_language = {}
+    for lang, m in best["per_language"].items():
+        per_language[lang] = {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}
+        if "test_predictions" in m:
+            per_language[lang].update(predictions=m["test_predictions"], labels=m["test_labels"])
     first = history["rounds"][0]["clients"]
     return {"per_language": per_language, "history": history, "best_round": best["round"],
             "bytes_per_round": {name: {"sent": c.get("bytes_sent", 0), "received": c.get("bytes_received", 0)}
@@ -121,6 +135,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
         "schema": SCHEMA_VERSION,
         "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "run_name": cfg.run_name(),
         "profile": cfg.profile, "backbone": cfg.backbone, "seed": cfg.seed,
+        "precision": cfg.precision, "device": cfg.device, "protocol_report": protocol_report(cfg),
         "environment": environment(), "data_checksums": data_checksums(cfg.task),
         "per_language": per_language,
         "average": {m: float(np.mean([v[m] for v in per_language.values()])) for m in METRICS},

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from fedlib.methods import load_trainable_state, trainable_state
+from fedlib.runtime import Runtime, runtime_of
 
 MODEL_INPUTS = ("input_ids", "attention_mask")
 
@@ -50,13 +51,17 @@ def encode(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int
     return Dataset.from_dict({**{key: enc[key] for key in MODEL_INPUTS}, "label": list(dataset["label"])})
 
 
+def evaluation_order(encoded: Dataset) -> np.ndarray:
+    """Row order of evaluation batches: by length, which minimises padding (metrics do not care)."""
+    return np.argsort(np.array([len(ids) for ids in encoded["input_ids"]]), kind="stable")
+
+
 def batches(encoded: Dataset, tokenizer, batch_size: int, *, shuffle: bool, seed: int = 0):
     """Yield padded batches; shuffled with a seeded generator, or sorted by length to pad less."""
-    lengths = np.array([len(ids) for ids in encoded["input_ids"]])
     if shuffle:
         order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed)).numpy()
-    else:  # evaluation: order does not change the metrics, length order minimises padding
-        order = np.argsort(lengths, kind="stable")
+    else:
+        order = evaluation_order(encoded)
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     rows = encoded.to_dict()
     for start in range(0, len(order), batch_size):
@@ -81,25 +86,39 @@ def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> fl
 
 
 @torch.inference_mode()
-def evaluate(model, encoded: Dataset, tokenizer, batch_size: int = 32) -> dict[str, float]:
-    """Accuracy, macro-F1 and mean loss of ``model`` on an encoded dataset."""
+def evaluate(model, encoded: Dataset, tokenizer, batch_size: int = 32, *,
+             runtime: Runtime | None = None, keep_predictions: bool = False) -> dict:
+    """Accuracy, macro-F1 and mean loss of ``model`` on an encoded dataset.
+
+    ``runtime``: device and precision (default: those of the model, :func:`fedlib.runtime.runtime_of`).
+    ``keep_predictions`` adds ``predictions`` and ``labels`` (label ids in the dataset's row order).
+    """
     if len(encoded) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
+    runtime = runtime or runtime_of(model)
     model.eval()
     labels, predictions, loss_sum = [], [], 0.0
     for batch in batches(encoded, tokenizer, batch_size, shuffle=False):
-        out = model(**batch)
+        batch = runtime.to_device(batch)
+        with runtime.autocast():
+            out = model(**batch)
         loss_sum += float(out.loss) * len(batch["labels"])
-        labels.append(batch["labels"].numpy())
-        predictions.append(out.logits.argmax(-1).numpy())
+        labels.append(batch["labels"].cpu().numpy())
+        predictions.append(out.logits.argmax(-1).cpu().numpy())
     y, p = np.concatenate(labels), np.concatenate(predictions)
     num_labels = model.config.num_labels
-    return {
+    out = {
         "accuracy": float(np.mean(y == p)),
         "macro_f1": macro_f1(y, p, num_labels),
         "loss": loss_sum / len(y),
         "num_examples": int(len(y)),
     }
+    if keep_predictions:  # batches() visits rows in length order: put them back in row order
+        order = evaluation_order(encoded)
+        rows_p, rows_y = np.empty_like(p), np.empty_like(y)
+        rows_p[order], rows_y[order] = p, y
+        out["predictions"], out["labels"] = rows_p.tolist(), rows_y.tolist()
+    return out
 
 
 @dataclasses.dataclass
@@ -129,13 +148,17 @@ def train_local(
     proximal_mu: float = 0.0,
     progress: bool | None = None,
     desc: str = "train",
+    runtime: Runtime | None = None,
 ) -> TrainReport:
     """Train the model's trainable parameters on an encoded ``train`` set.
 
     With ``validation``, every epoch is evaluated, the best parameters are restored at the end, and
     training stops after ``patience`` epochs without improvement. ``proximal_mu > 0`` adds FedProx's
-    proximal term towards the parameters the call started from.
+    proximal term towards the parameters the call started from. ``runtime``: the device and precision
+    to compute in (default: the model's own, :func:`fedlib.runtime.runtime_of`); autocast is entered
+    per forward pass.
     """
+    runtime = runtime or runtime_of(model)
     if len(train) == 0:
         raise ValueError(f"{desc}: no training examples")
     if epochs < 1 or lr <= 0 or batch_size < 1:
@@ -155,7 +178,9 @@ def train_local(
         model.train()
         loss_sum, loss_n = 0.0, 0
         for batch in batches(train, tokenizer, batch_size, shuffle=True, seed=seed * 1_000 + epoch):
-            loss = model(**batch).loss
+            batch = runtime.to_device(batch)
+            with runtime.autocast():
+                loss = model(**batch).loss
             if anchor is not None:
                 loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
             optimizer.zero_grad(set_to_none=True)
@@ -166,7 +191,7 @@ def train_local(
             bar.update(1)
         record = {"epoch": epoch, "train_loss": loss_sum / loss_n}
         if validation is not None:
-            val = evaluate(model, validation, tokenizer)
+            val = evaluate(model, validation, tokenizer, runtime=runtime)
             record.update({f"val_{k}": v for k, v in val.items() if k != "num_examples"})
             if best_acc is None or val["accuracy"] > best_acc:
                 best_state, best_acc, best_epoch, stale = trainable_state(model), val["accuracy"], epoch, 0

@@ -121,7 +121,7 @@ def test_results_frame_has_one_row_per_check():
 
 def test_arguments(bench, tmp_path):
     args = bench.parse_args(["--quick"])
-    assert args.quick and args.repeats == 2 and args.threads == 1 and args.only == list(bench.NAMES)
+    assert args.quick and args.repeats == 2 and args.threads == 1 and args.only == list(bench.DEFAULT_NAMES) and "parity" not in args.only
     args = bench.parse_args(["--only", "engine,memory", "--repeats", "5", "--out", str(tmp_path)])
     assert args.only == ["engine", "memory"] and args.repeats == 5 and args.threads is None
     assert args.out == tmp_path

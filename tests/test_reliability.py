@@ -256,6 +256,9 @@ KNOWN_HASHES = [
 @pytest.mark.parametrize("values, expected", KNOWN_HASHES)
 def test_new_fields_at_their_default_keep_the_config_hash(values, expected, monkeypatch):
     monkeypatch.delenv("FEDLIB_BACKBONE", raising=False)
+    # These hashes were computed in fp32, the only precision there was; the smoke profile's own default
+    # is ``auto`` (bf16 on CPUs that have it), so the legacy precision is named here.
+    monkeypatch.setenv("FEDLIB_PRECISION", "fp32")
     cfg = ExperimentConfig.from_dict(values)
     assert cfg.config_hash() == expected
     # The artifact's recorded config (every field, new ones at their default) gives the same hash.
@@ -263,6 +266,8 @@ def test_new_fields_at_their_default_keep_the_config_hash(values, expected, monk
     explicit = ExperimentConfig.from_dict({**values, "min_successful_clients": None, "dp_clipping_norm": None,
                                            "dp_noise_multiplier": 0.0})
     assert explicit.config_hash() == expected
+    assert ExperimentConfig.from_dict({**values, "precision": "fp32", "device": "cpu"}).config_hash() == expected
+    assert ExperimentConfig.from_dict({**values, "precision": "bf16"}).config_hash() != expected
     assert ExperimentConfig.from_dict({**values, "dp_clipping_norm": 1.0}).config_hash() != expected
     assert ExperimentConfig.from_dict({**values, "min_successful_clients": 1}).config_hash() != expected
 

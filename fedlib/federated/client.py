@@ -31,7 +31,8 @@ SPLIT_PREFIX = {"validation": "val", "test": "test"}
 
 
 def model_spec(cfg: ExperimentConfig, num_labels: int) -> ModelSpec:
-    return ModelSpec(cfg.backbone, cfg.method, num_labels, cfg.num_virtual_tokens, cfg.lora_rank)
+    return ModelSpec(cfg.backbone, cfg.method, num_labels, cfg.num_virtual_tokens, cfg.lora_rank,
+                     precision=cfg.precision or "fp32", device=cfg.device or "cpu")
 
 
 def num_labels_of(cfg: ExperimentConfig) -> int:
@@ -112,7 +113,7 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
             bundle.model, bundle.tokenizer, encoded_split(key, index, "train"),
             epochs=cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
             seed=round_seed(cfg.seed, server_round, index), proximal_mu=proximal_mu,
-            progress=False,
+            progress=False, runtime=bundle.runtime,
         )
         metrics = MetricRecord({
             "num-examples": report.num_examples, "train-loss": report.train_loss,
@@ -128,11 +129,13 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
         split = str(message.content["config"].get("split", "validation"))
         if split not in SPLIT_PREFIX:
             raise ValueError(f"unknown evaluation split {split!r}; expected one of {list(SPLIT_PREFIX)}")
-        values = evaluate(bundle.model, encoded_split(cfg.to_json(), index, split), bundle.tokenizer)
+        values = evaluate(bundle.model, encoded_split(cfg.to_json(), index, split), bundle.tokenizer,
+                          runtime=bundle.runtime, keep_predictions=split == "test")
         prefix = SPLIT_PREFIX[split]
-        metrics = {"num-examples": values["num_examples"], "client-index": index}
-        metrics.update({f"{prefix}-{k.replace('_', '-')}": float(v) for k, v in values.items()
-                        if k != "num_examples"})
+        metrics = {"num-examples": values.pop("num_examples"), "client-index": index}
+        # Test predictions travel once per run (a label id per example): what the statistics resample.
+        metrics.update({f"{prefix}-{k.replace('_', '-')}": v if isinstance(v, list) else float(v)
+                        for k, v in values.items()})
         return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
     return app

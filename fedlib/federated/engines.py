@@ -130,12 +130,15 @@ def _load_result(path: Path) -> dict:
 def _run_simulation(cfg: ExperimentConfig, num_clients: int, checkpoint_dir) -> dict:
     from flwr.simulation import run_simulation
 
+    # Ray hides GPUs from actors that reserve none: a CUDA run gives each client actor the whole GPU
+    # (clients then train one after another, as on the in-process engine).
+    gpus = 1.0 if (cfg.device or "cpu").startswith("cuda") else 0.0
     with tempfile.TemporaryDirectory(prefix="fedlib-sim-") as tmp:
         result = Path(tmp) / "history.json"
         run_simulation(
             server_app=build_server_app(cfg, result, checkpoint_dir), client_app=build_client_app(cfg),
             num_supernodes=num_clients,
-            backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            backend_config={"client_resources": {"num_cpus": 1, "num_gpus": gpus},
                             "init_args": {"logging_level": "ERROR", "log_to_driver": False}},
         )
         return _load_result(result)

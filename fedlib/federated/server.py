@@ -24,6 +24,7 @@ from fedlib.experiment import ExperimentConfig
 from fedlib.federated.checkpoint import (arrays_to_numpy, load_checkpoint, numpy_to_arrays, restore_rng_state,
                                          restore_strategy_state, rng_state, save_checkpoint, strategy_state)
 from fedlib.federated.client import IDENTIFY, model_spec, num_labels_of
+from fedlib.predictions import encode_labels
 from fedlib.federated.records import arrays_to_state, payload_bytes, state_to_arrays
 from fedlib.federated.runconfig import config_from_context
 from fedlib.federated.strategies import make_strategy
@@ -128,7 +129,8 @@ def _evaluate(grid, strategy, server_round, arrays, split, ids: _Round) -> dict[
     per_language: dict[str, dict] = {}
     for reply in ok:
         metrics = reply.content["metrics"]
-        entry = {k.replace("-", "_"): float(v) for k, v in metrics.items() if k != "client-index"}
+        entry = {k.replace("-", "_"): (encode_labels(v) if isinstance(v, list) else float(v))
+                 for k, v in metrics.items() if k != "client-index"}
         per_language.setdefault(ids.langs[_client_index(reply)], entry)  # a language's shards share its eval sets
     return per_language
 
