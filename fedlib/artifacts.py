@@ -133,6 +133,8 @@ def artifact_inventory(profile: str | None = None):
     folder = results_dir() / get_profile(profile).name
     rows = []
     for path in sorted(folder.glob("*/*.json")):
+        if path.name == "lr-selection.json":  # the compute plan's record, not a run
+            continue
         artifact = load_artifact(path)
         cfg = artifact["config"]
         rows.append({"task": cfg["task"], "paradigm": cfg["paradigm"], "method": cfg["method"],

@@ -95,6 +95,13 @@ def run_comparison(task: str, arms: list[Arm], *, seeds=None, progress: bool | N
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
+def run_times(results: pd.DataFrame) -> pd.DataFrame:
+    """Compute spent per arm: one row per *run* (a tidy results frame repeats a run per language)."""
+    runs = results.drop_duplicates("run_name")
+    return runs.groupby("label", sort=False).agg(
+        runs=("run_name", "count"), minutes=("wall_seconds", lambda s: round(float(s.sum()) / 60, 1)))
+
+
 def seed_averages(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Per arm: mean and standard deviation over seeds of the language-averaged metric (percent)."""
     per_seed = results.groupby(["arm", "label", "seed"], sort=False)[metric].mean().mul(100).reset_index()

@@ -1,27 +1,45 @@
-"""The claims ledger: verdicts follow their stated rules and numbers come from the artifacts."""
+"""The claims ledger: verdicts do what their printed rule says, and numbers come from the artifacts."""
 
-import pandas as pd
+import json
+import re
+import zlib
+
+import numpy as np
 import pytest
 
-from fedlib import claims
-from fedlib.report import paper_arms, run_comparison, seed_averages
+from fedlib import claims, plan as plans
+from fedlib.artifacts import artifact_path
+from fedlib.predictions import encode_labels
+from fedlib.stats import Estimate
+from fedlib.verdicts import VERDICTS, decide, rule
 
 
-def _results(means: dict[str, float], task_langs=("en", "de")) -> pd.DataFrame:
-    rows = [{"arm": arm, "label": arm, "seed": seed, "lang": lang, "accuracy": mean / 100 + 0.01 * seed,
-             "macro_f1": 0.0} for arm, mean in means.items() for seed in (0, 1) for lang in task_langs]
-    return pd.DataFrame(rows)
+def _apply_printed_rule(text: str, estimate: Estimate | None) -> str:
+    """Read the rule as a person would and apply it: the test of the printed words, not of the code."""
+    if estimate is None:
+        assert "not assessed without artifacts" in text
+        return "not assessed"
+    side = re.search(r"reproduced if entirely (above|below) 0", text).group(1)
+    other = re.search(r"contradicted if entirely (above|below) 0", text).group(1)
+    assert {side, other} == {"above", "below"} and "inconclusive if it contains 0" in text
+    where = "above" if estimate.low > 0 else "below" if estimate.high < 0 else "contains"
+    return {side: "reproduced", other: "contradicted"}.get(where, "inconclusive")
 
 
-@pytest.mark.parametrize("means, verdict", [
-    ({"federated": 80, "centralized": 70, "monolingual": 60}, "reproduced"),  # paper's NC order
-    ({"federated": 70, "centralized": 80, "monolingual": 60}, "partial"),
-    ({"federated": 50, "centralized": 80, "monolingual": 60}, "not reproduced"),
-])
-def test_paradigm_verdicts_follow_the_rule(means, verdict):
-    (claim,) = claims._paradigm_claims({"nc_standin": _results(means)})
-    assert claim.verdict == verdict
-    assert f"federated {means['federated'] + 0.5:.1f}" in claim.ours  # mean over seeds 0 and 1
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize("estimate", [Estimate(0.05, 0.01, 0.09), Estimate(-0.05, -0.09, -0.01),
+                                      Estimate(0.01, -0.02, 0.04), None])
+def test_every_verdict_does_what_its_printed_rule_says(estimate, sign):
+    verdict = decide(estimate, sign)
+    assert verdict in VERDICTS
+    assert verdict == _apply_printed_rule(rule("A", "B", sign), estimate)
+
+
+def test_the_four_verdicts_occur():
+    assert decide(Estimate(0.05, 0.01, 0.09), 1) == "reproduced"
+    assert decide(Estimate(0.05, 0.01, 0.09), -1) == "contradicted"
+    assert decide(Estimate(0.01, -0.02, 0.04), 1) == "inconclusive"
+    assert decide(None, 1) == "not assessed"
 
 
 def test_missing_artifacts_are_not_assessed_never_guessed(tmp_path, monkeypatch):
@@ -32,15 +50,44 @@ def test_missing_artifacts_are_not_assessed_never_guessed(tmp_path, monkeypatch)
     assert ledger.loc[ledger["claim"].str.contains("parameters"), "verdict"].item() == "reproduced"
 
 
-def test_ledger_reads_the_numbers_of_real_runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("FEDLIB_RESULTS", str(tmp_path))
-    langs = claims.CHAPTER_TASKS["nc_standin"][1]
-    arms = [a for a in paper_arms() if a.key in ("federated", "monolingual", "centralized")]
-    results = run_comparison("nc_standin", arms, languages=langs, progress=False)
+def _fabricate(task: str, arm_key: str, accuracy: float, *, seeds, n: int = 300, profile: str = "smoke"):
+    """Artifacts as the plan would write them, with per-example predictions of a given accuracy."""
+    plan = plans.get_plan(task)
+    arm = plan.arm(arm_key)
+    lr = arm.lr_grid[0]
+    rng = np.random.default_rng(zlib.crc32(arm_key.encode()))
+    labels = rng.integers(0, 7, n)
+    for seed in seeds:
+        cfg = plan.config(arm, seed=seed, lr=lr, profile=profile)
+        right = rng.random(n) < accuracy
+        predictions = np.where(right, labels, (labels + 1) % 7)
+        per_language = {lang: {"accuracy": float(right.mean()), "macro_f1": 0.0,
+                               "predictions": encode_labels(predictions), "labels": encode_labels(labels)}
+                        for lang in ("en", "de", "es", "fr", "ru")}
+        artifact = {"schema": 2, "seed": seed, "run_name": cfg.run_name(), "config": cfg.resolved().to_dict(),
+                    "per_language": per_language, "average": {"accuracy": float(right.mean())},
+                    "wall_seconds": 1.0, "best_round": 1, "history": {"rounds": [{}] * 6,
+                                                                      "best": {"val_accuracy": 0.5}}}
+        path = artifact_path(cfg)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(artifact))
+    selection = plans.selection_path(plan, profile)
+    chosen = json.loads(selection.read_text()) if selection.exists() else {}
+    chosen[arm_key] = {"lr": lr, "scores": {}, "at_edge": False}
+    selection.write_text(json.dumps(chosen))
+
+
+def test_ledger_reads_the_intervals_of_real_artifacts(results_tmp):
+    _fabricate("nc_standin", "fed-ptuning", 0.8, seeds=range(5))
+    _fabricate("nc_standin", "mono-ptuning", 0.6, seeds=range(5))
+    _fabricate("nc_standin", "central-ptuning", 0.8, seeds=range(5))
     ledger = claims.claims_ledger().set_index("claim")
-    row = ledger.loc["nc_standin: federated vs centralized vs monolingual (avg. accuracy %)"]
-    expected = seed_averages(results).set_index("arm")["mean"]
-    assert f"federated {expected['federated']:.1f}" in row["ours"]
-    assert row["verdict"] != "not assessed"
+    beats_local = ledger.loc["nc_standin: federated prompt tuning beats monolingual (local) tuning"]
+    assert beats_local["verdict"] == "reproduced" and "(5 seeds)" in beats_local["ours"]
+    gap = float(re.match(r"([+-][0-9.]+) points", beats_local["ours"]).group(1))
+    assert 14 < gap < 26  # 0.8 vs 0.6 on fabricated predictions
+    central = ledger.loc["nc_standin: federated vs centralized prompt tuning"]
+    assert central["verdict"] == "inconclusive"  # same accuracy: the interval contains 0
+    assert ledger.loc["xnli: federated vs centralized prompt tuning", "verdict"] == "not assessed"
     html = claims.ledger_html(ledger.reset_index())
     assert 'href="../notebooks/03_news_classification.html' in html and "&gt; 99 %" in html

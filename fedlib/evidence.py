@@ -1,0 +1,116 @@
+"""What the compute plan's artifacts say: per-arm accuracy with intervals, paired differences, flags.
+
+Reads only artifacts on disk (nothing trains here). An arm's runs are its seeds at the learning rate
+chosen on validation (:mod:`fedlib.plan`); a comparison pairs two arms on the seeds both have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from fedlib import paper
+from fedlib.plan import Arm, TaskPlan, converged, get_plan, load_selection
+from fedlib.stats import Estimate, Outcomes, arm_estimate, outcomes, paired_difference
+
+# (A, B) pairs whose difference the chapters and the ledger report, with the paradigm names the paper
+# reports them under.
+COMPARISONS = (
+    ("fed-ptuning", "mono-ptuning"),
+    ("fed-ptuning", "central-ptuning"),
+    ("fed-ptuning", "fed-prompt"),
+    ("fed-prompt", "mono-ptuning"),
+    ("fed-lora", "fed-ptuning"),
+)
+PAPER_PARADIGM = {"fed-ptuning": "federated", "mono-ptuning": "monolingual", "central-ptuning": "centralized",
+                  "fed-lora": "federated-lora"}
+
+
+@dataclasses.dataclass
+class ArmResult:
+    arm: Arm
+    lr: float
+    artifacts: list[dict]
+    outcomes: Outcomes
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.outcomes.seeds
+
+    @property
+    def converged_runs(self) -> int:
+        return sum(converged(a) for a in self.artifacts)
+
+
+def arm_result(plan: TaskPlan, arm: Arm, *, profile: str = "cpu") -> ArmResult | None:
+    """The arm's seeds at its chosen learning rate, or ``None`` before the choice or without runs."""
+    from fedlib.artifacts import artifact_path, load_artifact
+
+    chosen = load_selection(plan, profile).get(arm.key)
+    if not chosen:
+        return None
+    artifacts = []
+    for seed in arm.seeds:
+        path = artifact_path(plan.config(arm, seed=seed, lr=chosen["lr"], profile=profile))
+        if path.exists():
+            artifacts.append(load_artifact(path))
+    if not artifacts:
+        return None
+    return ArmResult(arm, chosen["lr"], artifacts, outcomes(artifacts))
+
+
+def task_results(task: str, *, profile: str = "cpu") -> dict[str, ArmResult]:
+    """Every arm of the task's plan that has artifacts (none for a task without a plan yet)."""
+    from fedlib.plan import PLANS
+
+    if task not in PLANS:
+        return {}
+    plan = get_plan(task)
+    results = {arm.key: arm_result(plan, arm, profile=profile) for arm in plan.arms}
+    return {key: result for key, result in results.items() if result is not None}
+
+
+def _paired(a: ArmResult, b: ArmResult) -> Estimate:
+    seeds = sorted(set(a.seeds) & set(b.seeds))
+    keep = lambda r: outcomes([x for x in r.artifacts if x["seed"] in seeds])  # noqa: E731
+    return paired_difference(keep(a), keep(b))
+
+
+def difference(results: dict[str, ArmResult], a: str, b: str) -> Estimate | None:
+    """``a - b`` in mean accuracy (fraction) on the seeds both arms have, or ``None`` if one is missing."""
+    if a not in results or b not in results or not set(results[a].seeds) & set(results[b].seeds):
+        return None
+    return _paired(results[a], results[b])
+
+
+def arm_table(results: dict[str, ArmResult]) -> pd.DataFrame:
+    """One row per arm: seeds, learning rate, accuracy (%) with its 95 % interval, flags."""
+    rows = []
+    for key, result in results.items():
+        estimate = arm_estimate(result.outcomes)
+        rows.append({"arm": key, "label": result.arm.label, "seeds": len(result.seeds), "lr": result.lr,
+                     "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high,
+                     "collapsed": result.outcomes.collapsed,
+                     "converged": f"{result.converged_runs}/{len(result.artifacts)}",
+                     "wall_seconds": sum(a["wall_seconds"] for a in result.artifacts)})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(task: str, results: dict[str, ArmResult]) -> pd.DataFrame:
+    """One row per reported comparison: our paired difference (points) with its interval, the paper's."""
+    from fedlib.verdicts import decide
+
+    reported = paper.reported_averages(task)
+    rows = []
+    for a, b in COMPARISONS:
+        estimate = difference(results, a, b)
+        paper_a, paper_b = reported.get(PAPER_PARADIGM.get(a, "")), reported.get(PAPER_PARADIGM.get(b, ""))
+        paper_diff = None if paper_a is None or paper_b is None else paper_a - paper_b
+        rows.append({"comparison": f"{a} − {b}", "difference": None if estimate is None else 100 * estimate.mean,
+                     "low": None if estimate is None else 100 * estimate.low,
+                     "high": None if estimate is None else 100 * estimate.high,
+                     "paper": paper_diff,
+                     "verdict": decide(estimate, 1 if (paper_diff or 0) >= 0 else -1) if paper_diff is not None
+                     else ("not assessed" if estimate is None else "no paper value")})
+    return pd.DataFrame(rows)
