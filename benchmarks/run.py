@@ -720,9 +720,11 @@ def child_scaling(spec: dict) -> dict:
     from fedlib.experiment import ExperimentConfig
     from fedlib.federated import run_federated
 
+    shards = spec["clients"] // len(spec["languages"])
+    # train_per_client is a language's budget before it is split: ``rows`` per client on average
     cfg = ExperimentConfig(task="sib200", languages=tuple(spec["languages"]), profile=spec["profile"],
-                           partition="dirichlet", clients_per_language=spec["clients"] // len(spec["languages"]),
-                           rounds=spec["rounds"], train_per_client=spec["rows"], val_per_client=spec["rows"],
+                           partition="dirichlet", clients_per_language=shards, rounds=spec["rounds"],
+                           train_per_client=spec["rows"] * shards, val_per_client=spec["rows"],
                            eval_per_client=spec["rows"], seed=0, engine="inprocess")
     history = run_federated(cfg)
     rounds = history["rounds"]

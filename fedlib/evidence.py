@@ -114,3 +114,31 @@ def comparison_table(task: str, results: dict[str, ArmResult]) -> pd.DataFrame:
                      "verdict": decide(estimate, 1 if (paper_diff or 0) >= 0 else -1) if paper_diff is not None
                      else ("not assessed" if estimate is None else "no paper value")})
     return pd.DataFrame(rows)
+
+
+def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
+    """The chapter's headline in words, every number from the artifacts (Markdown)."""
+    from fedlib.plan import get_plan
+
+    needed = ("fed-ptuning", "mono-ptuning", "central-ptuning")
+    if not all(key in results for key in needed):
+        missing = [key for key in needed if key not in results]
+        return (f"*The decisive runs of this task are not computed yet* (missing: {', '.join(missing)}); "
+                f"`python -m fedlib plan --task {task}` computes them.")
+    table = arm_table(results).set_index("arm")
+
+    def arm(key):
+        row = table.loc[key]
+        return f"{row['accuracy']:.1f} % [{row['low']:.1f}, {row['high']:.1f}]"
+
+    def gap(a, b):
+        e = difference(results, a, b)
+        return f"{100 * e.mean:+.1f} points [{100 * e.low:+.1f}, {100 * e.high:+.1f}]"
+
+    seeds = int(table.loc["fed-ptuning", "seeds"])
+    planned = len(get_plan(task).arm("fed-ptuning").seeds)
+    return (f"Over {seeds} of {planned} planned seeds, the federated prompt encoder reaches {arm('fed-ptuning')} "
+            f"test accuracy (mean over languages, 95 % interval over seeds and test sentences), monolingual "
+            f"training {arm('mono-ptuning')} and centralized training {arm('central-ptuning')}. Paired by seed "
+            f"and sentence, federated minus monolingual is {gap('fed-ptuning', 'mono-ptuning')} and federated "
+            f"minus centralized {gap('fed-ptuning', 'central-ptuning')}.")

@@ -40,7 +40,11 @@ def _language_means(per_client: list[tuple[str, dict]]) -> dict[str, dict]:
     for lang, rows in by_lang.items():
         out[lang] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
         if len(rows) == 1 and "predictions" in rows[0]:
-            out[lang].update(predictions=encode_labels(rows[0]["predictions"]), labels=encode_labels(rows[0]["labels"]))
+            p, y = np.asarray(rows[0]["predictions"]), np.asarray(rows[0]["labels"])
+            out[lang].update(predictions=encode_labels(p), labels=encode_labels(y),
+                             correct=encode_labels((p == y).astype(int)),
+                             predicted_counts=encode_labels(np.bincount(p, minlength=int(max(y.max(), p.max()) + 1)),
+                                                            separator=True))
     return out
 
 
@@ -98,8 +102,8 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
     per_language = {}
     for lang, m in best["per_language"].items():
         per_language[lang] = {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}
-        if "test_predictions" in m:
-            per_language[lang].update(predictions=m["test_predictions"], labels=m["test_labels"])
+        if "test_correct" in m:  # what a client reports of its test set (fedlib.federated.client)
+            per_language[lang].update(correct=m["test_correct"], predicted_counts=m["test_predicted_counts"])
     first = history["rounds"][0]["clients"]
     return {"per_language": per_language, "history": history, "best_round": best["round"],
             "bytes_per_round": {name: {"sent": c.get("bytes_sent", 0), "received": c.get("bytes_received", 0)}

@@ -1,8 +1,12 @@
-"""Per-example test predictions in artifacts: what the confidence intervals resample.
+"""Per-example test outcomes in artifacts: what the confidence intervals resample.
 
-Stored as one compact string per language and field (a digit per example when every label id is
-below 10, else comma-separated ids), in the test set's row order. Test sets are fixed across seeds
-under data protocol 2, so example *i* is the same sentence in every run of a task and language.
+Each language of an artifact stores ``correct`` (0/1 per test example, in the test set's row order)
+and ``predicted_counts`` (how often each label was predicted); runs that trained where they were
+evaluated (monolingual, centralized) also keep ``predictions`` and ``labels``. Federated clients send
+only the first two (:func:`fedlib.federated.client.test_outcome_metrics`). Stored as compact strings:
+a digit per value when every value is below 10 and no ``separator`` is asked for, else comma-separated.
+Test sets are fixed across seeds under data protocol 2, so example *i* is the same sentence in every
+run of a task and language.
 """
 
 from __future__ import annotations
@@ -12,21 +16,22 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def encode_labels(ids: Sequence[int]) -> str:
+def encode_labels(ids: Sequence[int], *, separator: bool = False) -> str:
     values = [int(i) for i in ids]
-    if all(0 <= v < 10 for v in values):
+    if not separator and all(0 <= v < 10 for v in values):
         return "".join(map(str, values))
     return ",".join(map(str, values))
 
 
 def decode_labels(text: str) -> np.ndarray:
+    if not text:
+        return np.zeros(0, dtype=np.int64)
     if "," in text:
         return np.array([int(v) for v in text.split(",")], dtype=np.int64)
     return np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - ord("0")
 
 
-def majority_share(predictions: np.ndarray) -> float:
-    """Share of the most frequent predicted label: near 1 = the model predicts one class."""
-    if len(predictions) == 0:
-        return float("nan")
-    return float(np.bincount(predictions).max() / len(predictions))
+def majority_share(counts: np.ndarray) -> float:
+    """Share of the most frequent predicted label, from counts per label: near 1 = one class."""
+    total = counts.sum()
+    return float(counts.max() / total) if total else float("nan")

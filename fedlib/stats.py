@@ -51,34 +51,41 @@ class Outcomes:
 
 
 def outcomes(artifacts: Sequence[dict], languages: Sequence[str] | None = None) -> Outcomes:
-    """The :class:`Outcomes` of one arm from its artifacts (one per seed, with test predictions)."""
+    """The :class:`Outcomes` of one arm from its artifacts (one per seed, with test outcomes)."""
     if not artifacts:
         raise ValueError("no artifacts for this arm")
     artifacts = sorted(artifacts, key=lambda a: a["seed"])
     languages = tuple(languages or artifacts[0]["per_language"])
-    rows, predicted, reference = [], [], None
+    rows, counts, reference = [], np.zeros(0, dtype=np.int64), None
     for artifact in artifacts:
-        row, labels_all = [], []
+        row, labels, sizes = [], [], []
         for lang in languages:
             entry = artifact["per_language"].get(lang)
-            if entry is None or "predictions" not in entry:
-                raise ValueError(f"{artifact.get('run_name')}: no test predictions for {lang!r} (schema-1 "
-                                 "artifact? rerun it)")
-            p, y = decode_labels(entry["predictions"]), decode_labels(entry["labels"])
-            row.append(p == y)
-            labels_all.append(y)
-            predicted.append(p)
-        labels_all = np.concatenate(labels_all)
+            if entry is None or "correct" not in entry:
+                raise ValueError(f"{artifact.get('run_name')}: no per-example test outcomes for {lang!r} "
+                                 "(schema-1 artifact? rerun it)")
+            row.append(decode_labels(entry["correct"]))
+            found = decode_labels(entry["predicted_counts"])
+            counts = _add_counts(counts, found)
+            sizes.append(len(row[-1]))
+            labels.append(entry.get("labels"))
+        # Seeds must share one test set: same sizes, and the same labels where a run recorded them.
+        identity = (sizes, labels if all(labels) else None)
         if reference is None:
-            reference = labels_all
-        elif not np.array_equal(reference, labels_all):
-            raise ValueError(f"{artifact.get('run_name')}: its test labels differ from seed "
+            reference = identity
+        elif identity[0] != reference[0] or (identity[1] and reference[1] and identity[1] != reference[1]):
+            raise ValueError(f"{artifact.get('run_name')}: its test examples differ from seed "
                              f"{artifacts[0]['seed']}'s; seeds must share one fixed test set (data protocol 2)")
         rows.append(np.concatenate(row))
-    sizes = [len(decode_labels(artifacts[0]["per_language"][lang]["labels"])) for lang in languages]
-    language_of = np.repeat(np.arange(len(languages)), sizes)
+    language_of = np.repeat(np.arange(len(languages)), reference[0])
     return Outcomes(tuple(a["seed"] for a in artifacts), languages, np.array(rows, dtype=float), language_of,
-                    majority_share(np.concatenate(predicted)))
+                    majority_share(np.asarray(counts)))
+
+
+def _add_counts(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sum label counts that may stop at different labels (a language that never predicts the last)."""
+    size = max(len(total), len(counts))
+    return np.pad(total, (0, size - len(total))) + np.pad(counts, (0, size - len(counts)))
 
 
 @dataclasses.dataclass(frozen=True)

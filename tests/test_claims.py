@@ -62,7 +62,8 @@ def _fabricate(task: str, arm_key: str, accuracy: float, *, seeds, n: int = 300,
         right = rng.random(n) < accuracy
         predictions = np.where(right, labels, (labels + 1) % 7)
         per_language = {lang: {"accuracy": float(right.mean()), "macro_f1": 0.0,
-                               "predictions": encode_labels(predictions), "labels": encode_labels(labels)}
+                               "correct": encode_labels(right.astype(int)),
+                               "predicted_counts": encode_labels(np.bincount(predictions, minlength=7), separator=True)}
                         for lang in ("en", "de", "es", "fr", "ru")}
         artifact = {"schema": 2, "seed": seed, "run_name": cfg.run_name(), "config": cfg.resolved().to_dict(),
                     "per_language": per_language, "average": {"accuracy": float(right.mean())},

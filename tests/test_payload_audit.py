@@ -26,8 +26,11 @@ ALLOWED_METRICS = {
     IDENTIFY: {"client-index"},
     "train": {"num-examples", "train-loss", "client-index", "seconds"},
     "evaluate": {"num-examples", "client-index", "val-accuracy", "val-macro-f1", "val-loss",
-                 "test-accuracy", "test-macro-f1", "test-loss"},
+                 "test-accuracy", "test-macro-f1", "test-loss", "test-correct", "test-predicted-counts"},
 }
+# The only lists a client sends, once per run with its test metrics (what the intervals resample):
+# 0/1 per test example, and one count per label. Never labels, predictions, token ids or text.
+OUTCOME_LISTS = {"test-correct", "test-predicted-counts"}
 
 
 def audited_run(cfg):
@@ -99,7 +102,15 @@ def test_client_messages_hold_only_trainable_parameters_and_numbers(method):
         metrics = content["metrics"]
         assert set(metrics) <= ALLOWED_METRICS[kind], set(metrics) - ALLOWED_METRICS[kind]
         for key, value in metrics.items():
+            if key in OUTCOME_LISTS:
+                assert isinstance(value, list) and all(isinstance(v, int) for v in value), key
+                continue
             assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+        if "test-correct" in metrics:
+            n = int(metrics["num-examples"])
+            assert len(metrics["test-correct"]) == n and set(metrics["test-correct"]) <= {0, 1}
+            assert sum(metrics["test-predicted-counts"]) == n
+            assert len(metrics["test-predicted-counts"]) == bundle.model.config.num_labels
         assert metrics["client-index"] == partition
         # The wire bytes: none of this client's texts, nor runs of their token ids.
         wire = message_to_proto(reply).SerializeToString()

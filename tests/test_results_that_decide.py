@@ -85,16 +85,22 @@ def test_predictions_round_trip_in_row_order(results_tmp):
         assert len(p) == 20 and np.mean(p == y) == pytest.approx(entry["accuracy"])
         test = build_clients(cfg(protocol=2, eval_per_client=20))[("en", "sw").index(lang)].test
         assert y.tolist() == test["label"]  # the dataset's own order, not evaluation's length order
+        assert decode_labels(entry["correct"]).tolist() == (p == y).astype(int).tolist()
+        assert decode_labels(entry["predicted_counts"]).sum() == 20
     assert artifact["schema"] == 2 and artifact["precision"] in ("fp32", "bf16")
     assert decode_labels(encode_labels([12, 3])).tolist() == [12, 3]
-    assert majority_share(np.array([1, 1, 1, 2])) == 0.75
+    assert decode_labels(encode_labels([1, 3], separator=True)).tolist() == [1, 3]
+    assert decode_labels("").tolist() == []
+    assert majority_share(np.array([0, 3, 1])) == 0.75
 
 
-def test_federated_artifacts_carry_test_predictions(results_tmp):
+def test_federated_artifacts_carry_test_outcomes_not_labels(results_tmp):
     from fedlib.paradigms import run_experiment
 
     artifact = run_experiment(cfg(protocol=2, eval_per_client=12, rounds=1))
-    assert all(len(decode_labels(e["predictions"])) == 12 for e in artifact["per_language"].values())
+    for entry in artifact["per_language"].values():
+        assert len(decode_labels(entry["correct"])) == 12 and decode_labels(entry["predicted_counts"]).sum() == 12
+        assert "labels" not in entry and "predictions" not in entry  # clients never send them
 
 
 # ------------------------------------------------------------------ statistics
@@ -137,15 +143,17 @@ def test_languages_weigh_equally_whatever_their_test_size():
 
 
 def test_outcomes_from_artifacts_refuse_different_test_sets():
-    def artifact(seed, labels):
-        return {"seed": seed, "run_name": f"r{seed}", "per_language": {"en": {"predictions": "0101", "labels": labels}}}
+    def artifact(seed, labels, correct="1011", counts="2,2"):
+        return {"seed": seed, "run_name": f"r{seed}",
+                "per_language": {"en": {"correct": correct, "predicted_counts": counts, "labels": labels}}}
 
     arm = stats.outcomes([artifact(1, "0111"), artifact(0, "0111")])
-    assert arm.seeds == (0, 1) and arm.correct.shape == (2, 4)
+    assert arm.seeds == (0, 1) and arm.correct.shape == (2, 4) and arm.correct[0].tolist() == [1, 0, 1, 1]
     with pytest.raises(ValueError, match="fixed test set"):
         stats.outcomes([artifact(0, "0111"), artifact(1, "1111")])
-    collapsed = stats.outcomes([{"seed": 0, "run_name": "c", "per_language": {"en": {"predictions": "0000",
-                                                                                     "labels": "0120"}}}])
+    with pytest.raises(ValueError, match="fixed test set"):
+        stats.outcomes([artifact(0, None), artifact(1, None, correct="10111")])
+    collapsed = stats.outcomes([artifact(0, None, counts="4,0,0")])
     assert collapsed.collapsed and not arm.collapsed
 
 

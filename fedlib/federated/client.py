@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 from datasets import Dataset
 from flwr.app import Context, Message, MetricRecord, RecordDict
@@ -53,6 +54,16 @@ def encoded_split(config_json: str, client_index: int, split: str) -> Dataset:
     client = build_clients(cfg)[client_index]
     bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
     return encode(getattr(client, split), bundle.tokenizer, cfg.max_length)
+
+
+def test_outcome_metrics(predictions: list[int], labels: list[int], num_labels: int) -> dict[str, list[int]]:
+    """What a client reports of its test set, once per run, for the statistics: whether each example
+    was right (0/1, in row order) and how often each label was predicted. Never the labels or the
+    predictions themselves, nor any text: the server learns which of the client's test examples the
+    global model got right, which the confidence intervals need, and nothing about what they say."""
+    correct = [int(p == y) for p, y in zip(predictions, labels)]
+    counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_labels).tolist()
+    return {"test-correct": correct, "test-predicted-counts": [int(c) for c in counts]}
 
 
 IDENTIFY = "query.identify"  # message type: the server asks a node which client it is
@@ -133,9 +144,10 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
                           runtime=bundle.runtime, keep_predictions=split == "test")
         prefix = SPLIT_PREFIX[split]
         metrics = {"num-examples": values.pop("num_examples"), "client-index": index}
-        # Test predictions travel once per run (a label id per example): what the statistics resample.
-        metrics.update({f"{prefix}-{k.replace('_', '-')}": v if isinstance(v, list) else float(v)
-                        for k, v in values.items()})
+        if split == "test":
+            metrics.update(test_outcome_metrics(values.pop("predictions"), values.pop("labels"),
+                                                bundle.model.config.num_labels))
+        metrics.update({f"{prefix}-{k.replace('_', '-')}": float(v) for k, v in values.items()})
         return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
     return app

@@ -129,7 +129,8 @@ def _evaluate(grid, strategy, server_round, arrays, split, ids: _Round) -> dict[
     per_language: dict[str, dict] = {}
     for reply in ok:
         metrics = reply.content["metrics"]
-        entry = {k.replace("-", "_"): (encode_labels(v) if isinstance(v, list) else float(v))
+        entry = {k.replace("-", "_"): (encode_labels(v, separator=k.endswith("counts")) if isinstance(v, list)
+                                       else float(v))
                  for k, v in metrics.items() if k != "client-index"}
         per_language.setdefault(ids.langs[_client_index(reply)], entry)  # a language's shards share its eval sets
     return per_language
