@@ -22,13 +22,13 @@ from fedlib.experiment import ExperimentConfig
 from fedlib.federated.client import model_spec, num_labels_of
 from fedlib.methods import count_parameters
 from fedlib.model import get_bundle
-from fedlib.predictions import encode_labels
+from fedlib.predictions import encode_labels, test_outcomes
 from fedlib.training import encode, evaluate, train_local
 
 METRICS = ("accuracy", "macro_f1")
 
 
-def _language_means(per_client: list[tuple[str, dict]]) -> dict[str, dict]:
+def _language_means(per_client: list[tuple[str, dict]], num_labels: int) -> dict[str, dict]:
     """Average the metrics of clients that share a language (Dirichlet shards).
 
     A language with one client keeps its per-example test predictions (see :mod:`fedlib.predictions`).
@@ -40,11 +40,10 @@ def _language_means(per_client: list[tuple[str, dict]]) -> dict[str, dict]:
     for lang, rows in by_lang.items():
         out[lang] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
         if len(rows) == 1 and "predictions" in rows[0]:
-            p, y = np.asarray(rows[0]["predictions"]), np.asarray(rows[0]["labels"])
-            out[lang].update(predictions=encode_labels(p), labels=encode_labels(y),
-                             correct=encode_labels((p == y).astype(int)),
-                             predicted_counts=encode_labels(np.bincount(p, minlength=int(max(y.max(), p.max()) + 1)),
-                                                            separator=True))
+            p, y = rows[0]["predictions"], rows[0]["labels"]
+            correct, counts = test_outcomes(p, y, num_labels)
+            out[lang].update(predictions=encode_labels(p), labels=encode_labels(y), correct=encode_labels(correct),
+                             predicted_counts=encode_labels(counts, separator=True))
     return out
 
 
@@ -64,7 +63,7 @@ def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
         results.append((client.lang, test))
         details[client.name] = {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
                                 "history": report.history, "seconds": report.seconds}
-    return {"per_language": _language_means(results), "clients": details}
+    return {"per_language": _language_means(results, bundle.model.config.num_labels), "clients": details}
 
 
 def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
@@ -79,7 +78,7 @@ def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
     results = [(c.lang, evaluate(bundle.model, encode(c.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer,
                                  runtime=bundle.runtime, keep_predictions=True))
                for c in clients]
-    return {"per_language": _language_means(results),
+    return {"per_language": _language_means(results, bundle.model.config.num_labels),
             "training": {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
                          "history": report.history, "seconds": report.seconds}}
 

@@ -35,3 +35,9 @@ def majority_share(counts: np.ndarray) -> float:
     """Share of the most frequent predicted label, from counts per label: near 1 = one class."""
     total = counts.sum()
     return float(counts.max() / total) if total else float("nan")
+
+
+def test_outcomes(predictions, labels, num_labels: int) -> tuple[list[int], list[int]]:
+    """Whether each example was right (0/1, row order) and how often each label was predicted."""
+    p, y = np.asarray(predictions, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+    return (p == y).astype(int).tolist(), np.bincount(p, minlength=num_labels).astype(int).tolist()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 from datasets import Dataset
 from flwr.app import Context, Message, MetricRecord, RecordDict
@@ -25,6 +24,7 @@ from fedlib.federated.records import arrays_to_state, state_to_arrays
 from fedlib.federated.runconfig import config_from_context
 from fedlib.methods import load_trainable_state, trainable_state
 from fedlib.model import ModelSpec, get_bundle
+from fedlib.predictions import test_outcomes
 from fedlib.training import encode, evaluate, train_local
 
 
@@ -61,9 +61,8 @@ def test_outcome_metrics(predictions: list[int], labels: list[int], num_labels: 
     was right (0/1, in row order) and how often each label was predicted. Never the labels or the
     predictions themselves, nor any text: the server learns which of the client's test examples the
     global model got right, which the confidence intervals need, and nothing about what they say."""
-    correct = [int(p == y) for p, y in zip(predictions, labels)]
-    counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_labels).tolist()
-    return {"test-correct": correct, "test-predicted-counts": [int(c) for c in counts]}
+    correct, counts = test_outcomes(predictions, labels, num_labels)
+    return {"test-correct": correct, "test-predicted-counts": counts}
 
 
 IDENTIFY = "query.identify"  # message type: the server asks a node which client it is
