@@ -201,18 +201,18 @@ METHOD_COST = {"prompt": 1.0, "ptuning": 1.0, "lora": 1.1, "full": 5.0}
 THREADS = 2  # CPU-hours = wall-clock hours x the cores a run keeps busy
 
 
-def _clients_and_rows(plan: TaskPlan, cfg: ExperimentConfig) -> tuple[int, int, int, int]:
+def _rows(cfg: ExperimentConfig) -> tuple[int, int, int]:
+    """Training, validation and test rows of a config, over all its clients."""
     from fedlib.clients import build_clients
 
     clients = build_clients(cfg)
-    return (len(clients), sum(len(c.train) for c in clients), sum(len(c.validation) for c in clients),
-            sum(len(c.test) for c in clients))
+    return tuple(sum(len(getattr(c, split)) for c in clients) for split in ("train", "validation", "test"))
 
 
 def run_cost_hours(plan: TaskPlan, arm: Arm) -> float:
     """Upper bound of one run in CPU-hours: every round run (early stopping usually ends sooner)."""
     cfg = plan.config(arm, seed=0, lr=arm.lr_grid[0])
-    _, train, validation, test = _clients_and_rows(plan, cfg)
+    train, validation, test = _rows(cfg)
     rounds = cfg.resolved().rounds
     ms = rounds * (train * TRAIN_MS * METHOD_COST[arm.method] + validation * EVAL_MS) + test * EVAL_MS
     return ms / 1000 / 3600 * THREADS
