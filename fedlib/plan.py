@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Iterator
 
@@ -174,16 +175,24 @@ def load_selection(plan: TaskPlan, profile: str = "cpu") -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _record_selection(plan: TaskPlan, arm: Arm, chosen: dict) -> None:
+    # Re-read just before writing, and replace atomically: two workers may run different arms of one
+    # plan at once, and each must keep the other's entries.
+    selection = load_selection(plan)
+    selection[arm.key] = chosen
+    path = selection_path(plan)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(selection, indent=1, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
 def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, log=print, progress=None) -> dict:
     """Run (or load) every run of the plan, arm by arm; returns the learning-rate selection."""
-    selection = load_selection(plan)
     for arm in arms or plan.arms:
         started = time.perf_counter()
         chosen = select_lr(plan, arm, progress=progress)
-        selection[arm.key] = chosen
-        path = selection_path(plan)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(selection, indent=1, sort_keys=True) + "\n")
+        _record_selection(plan, arm, chosen)
         log(f"{plan.task} {arm.key}: lr {chosen['lr']:g} (validation {chosen['scores']}"
             f"{', at the edge of the grid' if chosen['at_edge'] else ''})")
         for seed in arm.seeds[1:]:
@@ -191,14 +200,14 @@ def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, log=print, 
             log(f"{plan.task} {arm.key} seed {seed}: test {artifact['average']['accuracy']:.3f}, "
                 f"converged {converged(artifact)}")
         log(f"{plan.task} {arm.key}: done in {time.perf_counter() - started:.0f} s")
-    return selection
+    return load_selection(plan)
 
 
 # Cost model of a run, measured on 2 cores in bf16 (me5s-q4, ~40 tokens): ms per example trained and
 # evaluated (benchmarks/results/throughput.json); full fine-tuning also updates all 118 M weights.
 TRAIN_MS, EVAL_MS = 22.0, 7.0
 METHOD_COST = {"prompt": 1.0, "ptuning": 1.0, "lora": 1.1, "full": 5.0}
-THREADS = 2  # CPU-hours = wall-clock hours x the cores a run keeps busy
+THREADS = 2  # CPU-hours = wall-clock hours x the cores a run keeps busy (the bound assumes 2)
 
 
 def _rows(cfg: ExperimentConfig) -> tuple[int, int, int]:
@@ -218,6 +227,12 @@ def run_cost_hours(plan: TaskPlan, arm: Arm) -> float:
     return ms / 1000 / 3600 * THREADS
 
 
+def cpu_hours(artifact: dict) -> float:
+    """What a finished run cost: its wall-clock hours x the threads it ran with (recorded)."""
+    threads = artifact.get("environment", {}).get("torch_threads") or THREADS
+    return artifact["wall_seconds"] / 3600 * threads
+
+
 def plan_summary(plan: TaskPlan) -> dict:
     """Planned runs, the upper bound of their cost, and what the finished ones measured (CPU-hours)."""
     from fedlib.artifacts import artifact_path, load_artifact
@@ -229,6 +244,6 @@ def plan_summary(plan: TaskPlan) -> dict:
         path = artifact_path(cfg)
         if path.exists():
             done += 1
-            spent += load_artifact(path)["wall_seconds"] / 3600 * THREADS
+            spent += cpu_hours(load_artifact(path))
     return {"task": plan.task, "planned_runs": planned, "finished_runs": done,
             "upper_bound_cpu_hours": bound, "spent_cpu_hours": spent}
