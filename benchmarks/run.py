@@ -188,10 +188,11 @@ def raw_fedavg(config) -> dict:
     Messages, no ArrayRecord (de)serialisation, no payload accounting, no strategy object, no
     ``config.resolved()`` per message.
     """
-    from fedlib.clients import build_clients
-    from fedlib.federated.client import encoded_split, model_spec, num_labels_of, round_seed
+    from fedlib.client_datasets import build_clients
+    from fedlib.federated.client_app import encoded_split
     from fedlib.methods import load_trainable_state, trainable_state
-    from fedlib.model import get_bundle
+    from fedlib.model import get_bundle, model_spec, num_labels_of
+    from fedlib.seeds import client_seed
     from fedlib.training import evaluate, state_to_numpy, train_local
 
     cfg = config.resolved()
@@ -215,7 +216,7 @@ def raw_fedavg(config) -> dict:
             load_trainable_state(model, state)
             report = train_local(
                 model, tokenizer, encoded_split(cfg.to_json(), i, "train"), epochs=cfg.local_epochs,
-                lr=cfg.lr, batch_size=cfg.batch_size, seed=round_seed(cfg.seed, server_round, i),
+                lr=cfg.lr, batch_size=cfg.batch_size, seed=client_seed(cfg.seed, i, server_round),
                 progress=False,
             )
             updates.append((report.num_examples, state_to_numpy(trainable_state(model))))
@@ -432,7 +433,7 @@ def shape_payloads(backbone: str, method: str, num_labels: int, *, num_virtual_t
 
     The model is built on the meta device (:func:`fedlib.accounting.meta_model`), zeros are
     materialised for the trainable parameters only, and the records are the ones the engines send:
-    ``{"arrays", "config"}`` to the client, ``{"arrays", "metrics"}`` back (see ``federated/client.py``).
+    ``{"arrays", "config"}`` to the client, ``{"arrays", "metrics"}`` back (see ``federated/client_app.py``).
     """
     import torch
     from flwr.app import ConfigRecord, MetricRecord, RecordDict
@@ -614,11 +615,10 @@ def bench_throughput(opts: Options, result: dict) -> None:
     import torch
 
     from fedlib.backbone import backbone_config
-    from fedlib.clients import build_clients
+    from fedlib.client_datasets import build_clients
     from fedlib.experiment import ExperimentConfig
-    from fedlib.federated.client import model_spec, num_labels_of
     from fedlib.flops import step_flops
-    from fedlib.model import get_bundle
+    from fedlib.model import get_bundle, model_spec, num_labels_of
     from fedlib.training import batches, encode
 
     profile = "smoke" if opts.quick else "cpu"

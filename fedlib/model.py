@@ -36,6 +36,18 @@ class ModelSpec:
         return Runtime(device=self.device, precision=self.precision)
 
 
+def model_spec(cfg, num_labels: int) -> ModelSpec:
+    """The bundle a resolved :class:`~fedlib.experiment.ExperimentConfig` trains."""
+    return ModelSpec(cfg.backbone, cfg.method, num_labels, cfg.num_virtual_tokens, cfg.lora_rank,
+                     precision=cfg.precision or "fp32", device=cfg.device or "cpu")
+
+
+def num_labels_of(cfg) -> int:
+    from fedlib.data import get_task
+
+    return len(get_task(cfg.task).label_names)
+
+
 class ModelBundle:
     """A method-wrapped model, its tokenizer, and seeded initial trainable states."""
 

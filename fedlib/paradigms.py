@@ -17,12 +17,12 @@ import numpy as np
 
 from fedlib.artifacts import (SCHEMA_VERSION, artifact_path, data_checksums, environment,
                               force_requested, load_artifact, save_artifact)
-from fedlib.clients import build_clients, pooled, protocol_report
+from fedlib.client_datasets import build_clients, pooled, protocol_report
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated.client import model_spec, num_labels_of
 from fedlib.methods import count_parameters
-from fedlib.model import get_bundle
+from fedlib.model import get_bundle, model_spec, num_labels_of
 from fedlib.predictions import encode_labels, test_outcomes
+from fedlib.seeds import client_seed
 from fedlib.training import encode, evaluate, train_local
 
 METRICS = ("accuracy", "macro_f1")
@@ -55,7 +55,7 @@ def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
             bundle.model, bundle.tokenizer, encode(client.train, bundle.tokenizer, cfg.max_length),
             validation=encode(client.validation, bundle.tokenizer, cfg.max_length),
             epochs=cfg.rounds * cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-            seed=cfg.seed * 1_000_003 + index, patience=cfg.patience, progress=progress,
+            seed=client_seed(cfg.seed, index), patience=cfg.patience, progress=progress,
             desc=f"monolingual {client.name}", runtime=bundle.runtime,
         )
         test = evaluate(bundle.model, encode(client.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer,
@@ -101,7 +101,7 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
     per_language = {}
     for lang, m in best["per_language"].items():
         per_language[lang] = {"accuracy": m["test_accuracy"], "macro_f1": m["test_macro_f1"]}
-        if "test_correct" in m:  # what a client reports of its test set (fedlib.federated.client)
+        if "test_correct" in m:  # what a client reports of its test set (fedlib.federated.client_app)
             per_language[lang].update(correct=m["test_correct"], predicted_counts=m["test_predicted_counts"])
     first = history["rounds"][0]["clients"]
     return {"per_language": per_language, "history": history, "best_round": best["round"],

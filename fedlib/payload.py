@@ -14,11 +14,11 @@ from fedlib.experiment import ExperimentConfig
 
 def captured_train_reply(config: ExperimentConfig):
     """The first training reply of a federated run of ``config`` (in-process engine)."""
-    from fedlib.clients import build_clients
-    from fedlib.federated.client import build_client_app
+    from fedlib.client_datasets import build_clients
+    from fedlib.federated.client_app import build_client_app
     from fedlib.federated.engines import InProcessGrid, quiet_flower
     from fedlib.federated.runconfig import config_to_run_config
-    from fedlib.federated.server import federate
+    from fedlib.federated.server_app import federate
 
     cfg = config.resolved()
     replies = []

@@ -212,7 +212,7 @@ THREADS = 2  # CPU-hours = wall-clock hours x the cores a run keeps busy (the bo
 
 def _rows(cfg: ExperimentConfig) -> tuple[int, int, int]:
     """Training, validation and test rows of a config, over all its clients."""
-    from fedlib.clients import build_clients
+    from fedlib.client_datasets import build_clients
 
     clients = build_clients(cfg)
     return tuple(sum(len(getattr(c, split)) for c in clients) for split in ("train", "validation", "test"))

@@ -3,7 +3,7 @@
 Each language of an artifact stores ``correct`` (0/1 per test example, in the test set's row order)
 and ``predicted_counts`` (how often each label was predicted); runs that trained where they were
 evaluated (monolingual, centralized) also keep ``predictions`` and ``labels``. Federated clients send
-only the first two (:func:`fedlib.federated.client.test_outcome_metrics`). Stored as compact strings:
+only the first two (:func:`fedlib.federated.client_app.test_outcome_metrics`). Stored as compact strings:
 a digit per value when every value is below 10 and no ``separator`` is asked for, else comma-separated.
 Test sets are fixed across seeds under data protocol 2, so example *i* is the same sentence in every
 run of a task and language.

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from fedlib.federated.client import IDENTIFY, build_client_app, model_spec, num_labels_of
+from fedlib.federated.client_app import IDENTIFY, build_client_app, model_spec, num_labels_of
 from fedlib.federated.engines import InProcessGrid
 from fedlib.federated.runconfig import config_to_run_config
-from fedlib.federated.server import federate
+from fedlib.federated.server_app import federate
 from fedlib.methods import trainable_state
 from fedlib.model import ModelBundle, ModelSpec, get_bundle
 

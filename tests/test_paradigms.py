@@ -100,9 +100,9 @@ def test_unknown_profile_from_the_environment_is_a_clear_error(monkeypatch):
 
 
 def test_more_nodes_than_clients_is_refused_before_training():
-    from fedlib.federated.client import build_client_app
+    from fedlib.federated.client_app import build_client_app
     from fedlib.federated.engines import InProcessGrid
-    from fedlib.federated.server import federate
+    from fedlib.federated.server_app import federate
 
     cfg = config(rounds=1).resolved()
     grid = InProcessGrid(build_client_app(cfg), 3)  # two languages, three nodes

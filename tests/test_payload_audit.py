@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from flwr.common.serde import message_to_proto
 
-from fedlib.clients import build_clients
+from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated.client import IDENTIFY, build_client_app, model_spec, num_labels_of
+from fedlib.federated.client_app import IDENTIFY, build_client_app
+from fedlib.model import model_spec, num_labels_of
 from fedlib.federated.engines import InProcessGrid, quiet_flower
 from fedlib.federated.runconfig import config_to_run_config
-from fedlib.federated.server import federate
+from fedlib.federated.server_app import federate
 from fedlib.methods import trainable_state
 from fedlib.model import get_bundle
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedlib.federated.client import build_client_app, model_spec, num_labels_of
+from fedlib.federated.client_app import build_client_app
+from fedlib.model import model_spec, num_labels_of
 from fedlib.federated.engines import quiet_flower
 from fedlib.federated.runconfig import config_to_run_config
-from fedlib.federated.server import federate
+from fedlib.federated.server_app import federate
 from fedlib.federated.strategies import SeededClientSideFixedClipping, make_strategy
 from fedlib.model import get_bundle
 

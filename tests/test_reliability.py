@@ -12,14 +12,14 @@ import torch
 
 from fedlib import paradigms
 from fedlib.artifacts import artifact_path
-from fedlib.clients import build_clients
+from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
 from fedlib.federated import checkpoint, server
 from fedlib.federated.checkpoint import CheckpointMismatchError, load_checkpoint
-from fedlib.federated.client import build_client_app
+from fedlib.federated.client_app import build_client_app
 from fedlib.federated.engines import InProcessGrid, quiet_flower
 from fedlib.federated.runconfig import config_to_run_config
-from fedlib.federated.server import federate
+from fedlib.federated.server_app import federate
 
 LANGS = ("eng_Latn", "hau_Latn")
 

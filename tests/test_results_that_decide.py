@@ -10,7 +10,7 @@ import pytest
 
 from fedlib import plan as plans
 from fedlib import stats
-from fedlib.clients import build_clients, protocol_report
+from fedlib.client_datasets import build_clients, protocol_report
 from fedlib.experiment import ExperimentConfig
 from fedlib.predictions import decode_labels, encode_labels, majority_share
 from fedlib.protocol import regroup_by_text

@@ -115,7 +115,7 @@ def test_the_model_computes_in_bf16_under_the_runtime():
 
 
 def _rows(n: int):
-    from fedlib.clients import build_clients
+    from fedlib.client_datasets import build_clients
 
     return build_clients(smoke(train_per_client=n))[0].train
 

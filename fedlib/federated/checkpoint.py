@@ -1,6 +1,6 @@
 """Round checkpoints: a federated run killed after round k restarts at round k + 1.
 
-After every round :func:`fedlib.federated.server.federate` writes one file holding everything the
+After every round :func:`fedlib.federated.server_app.federate` writes one file holding everything the
 next round depends on:
 
 * the global trainable parameters, and the best-so-far parameters / round / validation accuracy and

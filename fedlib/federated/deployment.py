@@ -53,7 +53,7 @@ from fedlib.federated.runconfig import CONFIG_KEY, config_to_run_config
 HOST = "127.0.0.1"
 CONNECTION = "fedlib-deployment"  # name of the SuperLink connection in the temporary Flower config
 RESULT_KEY = "result-path"
-CHECKPOINT_KEY = "checkpoint-dir"  # = fedlib.federated.server.CHECKPOINT_KEY (not imported: no torch here)
+CHECKPOINT_KEY = "checkpoint-dir"  # = fedlib.federated.server_app.CHECKPOINT_KEY (not imported: no torch here)
 STOP_GRACE_S = 10.0
 POLL_S = 0.25
 LOG_TAIL_LINES = 40
@@ -496,7 +496,7 @@ def run_deployment(
     before this returns or raises.
     """
     global last_deployment
-    from fedlib.clients import build_clients
+    from fedlib.client_datasets import build_clients
     from fedlib.federated.engines import _load_result
 
     cfg = cfg.resolved()

@@ -27,11 +27,11 @@ from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
 
-from fedlib.clients import build_clients
+from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated.client import build_client_app
+from fedlib.federated.client_app import build_client_app
 from fedlib.federated.runconfig import config_to_run_config
-from fedlib.federated.server import build_server_app, federate
+from fedlib.federated.server_app import build_server_app, federate
 
 ENGINES = ("inprocess", "simulation", "deployment")
 CLIENT_EXCEPTION = 1  # error code of a reply whose ClientApp raised
@@ -148,7 +148,7 @@ def run_federated(config: ExperimentConfig, *, progress=None, checkpoint_dir: st
     """Run the federated rounds of ``config`` on its engine; returns the round history.
 
     ``checkpoint_dir``: write a checkpoint there after every round, and resume from the one found
-    there (see :func:`fedlib.federated.server.federate`). ``progress`` is called in-process only.
+    there (see :func:`fedlib.federated.server_app.federate`). ``progress`` is called in-process only.
     """
     cfg = config.resolved()
     num_clients = len(build_clients(cfg))

@@ -19,16 +19,16 @@ from pathlib import Path
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from fedlib.clients import build_clients
+from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
 from fedlib.federated.checkpoint import (arrays_to_numpy, load_checkpoint, numpy_to_arrays, restore_rng_state,
                                          restore_strategy_state, rng_state, save_checkpoint, strategy_state)
-from fedlib.federated.client import IDENTIFY, model_spec, num_labels_of
+from fedlib.federated.client_app import IDENTIFY
 from fedlib.predictions import encode_labels
 from fedlib.federated.records import arrays_to_state, payload_bytes, state_to_arrays
 from fedlib.federated.runconfig import config_from_context
 from fedlib.federated.strategies import make_strategy
-from fedlib.model import get_bundle
+from fedlib.model import get_bundle, model_spec, num_labels_of
 
 log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 3600.0

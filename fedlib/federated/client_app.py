@@ -18,33 +18,18 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
-from fedlib.clients import build_clients
+from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
 from fedlib.federated.records import arrays_to_state, state_to_arrays
 from fedlib.federated.runconfig import config_from_context
 from fedlib.methods import load_trainable_state, trainable_state
-from fedlib.model import ModelSpec, get_bundle
+from fedlib.model import get_bundle, model_spec, num_labels_of
 from fedlib.predictions import test_outcomes
+from fedlib.seeds import client_seed
 from fedlib.training import encode, evaluate, train_local
 
 
 SPLIT_PREFIX = {"validation": "val", "test": "test"}
-
-
-def model_spec(cfg: ExperimentConfig, num_labels: int) -> ModelSpec:
-    return ModelSpec(cfg.backbone, cfg.method, num_labels, cfg.num_virtual_tokens, cfg.lora_rank,
-                     precision=cfg.precision or "fp32", device=cfg.device or "cpu")
-
-
-def num_labels_of(cfg: ExperimentConfig) -> int:
-    from fedlib.data import get_task
-
-    return len(get_task(cfg.task).label_names)
-
-
-def round_seed(seed: int, server_round: int, client_index: int) -> int:
-    """A seed per (run, round, client): results do not depend on which order clients run in."""
-    return seed * 1_000_003 + server_round * 1_009 + client_index
 
 
 @functools.lru_cache(maxsize=64)
@@ -122,7 +107,7 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
         report = train_local(
             bundle.model, bundle.tokenizer, encoded_split(key, index, "train"),
             epochs=cfg.local_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-            seed=round_seed(cfg.seed, server_round, index), proximal_mu=proximal_mu,
+            seed=client_seed(cfg.seed, index, server_round), proximal_mu=proximal_mu,
             progress=False, runtime=bundle.runtime,
         )
         metrics = MetricRecord({
