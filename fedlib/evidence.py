@@ -51,7 +51,7 @@ def arm_result(plan: TaskPlan, arm: Arm, *, profile: str = "cpu") -> ArmResult |
     if not chosen:
         return None
     artifacts = []
-    for seed in arm.seeds:
+    for seed in plan.seeds(arm):
         path = artifact_path(plan.config(arm, seed=seed, lr=chosen["lr"], profile=profile))
         if path.exists():
             artifacts.append(load_artifact(path))

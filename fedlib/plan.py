@@ -67,6 +67,10 @@ class TaskPlan:
     arms: tuple[Arm, ...] = ARMS
     languages: tuple[str, ...] | None = None
     note: str = ""
+    pilot: bool = False  # seed 0 at each grid value only: decides whether the task earns a full plan
+
+    def seeds(self, arm: Arm) -> tuple[int, ...]:
+        return (0,) if self.pilot else arm.seeds
 
     def arm(self, key: str) -> Arm:
         for arm in self.arms:
@@ -97,6 +101,15 @@ PLANS = {
         arms=tuple(dataclasses.replace(arm, lr_grid=arm.lr_grid[-2:]) for arm in ARMS
                    if arm.key in ("fed-ptuning", "fed-prompt", "mono-ptuning", "central-ptuning", "fed-lora"))),
 }
+
+
+# XNLI pilot: 64 pairs x 12 rounds left the prompt encoder predicting one class. Before any prompt
+# compute, twice the rows and up to 20 rounds for the arm most likely to learn (LoRA) and the paper's
+# method; 1,000 fixed test pairs per language. The full plan follows only if one of them learns.
+PLANS["xnli"] = TaskPlan(
+    "xnli", dict(_COMMON, train_per_client=128, val_per_client=64, eval_per_client=1_000, rounds=20),
+    arms=(dataclasses.replace(ARMS[4], lr_grid=(5e-3,)), dataclasses.replace(ARMS[0], lr_grid=(3e-3,))),
+    pilot=True)
 
 
 def get_plan(task: str) -> TaskPlan:
@@ -148,7 +161,9 @@ def select_lr(plan: TaskPlan, arm: Arm, *, compute: bool = True, progress=None) 
         if artifact is None:
             return None
         scores[lr] = validation_score(artifact)
-    best = max(arm.lr_grid, key=lambda lr: (scores[lr], -lr))  # ties: the smaller step
+    # Ties go to the smaller step. Validation accuracy is a mean of per-client fractions, so equal
+    # counts can differ in the last bits of a float: compare at 1e-9, far below one validation row.
+    best = max(arm.lr_grid, key=lambda lr: (round(scores[lr], 9), -lr))
     return {"lr": best, "scores": {str(k): v for k, v in scores.items()},
             "at_edge": best in (arm.lr_grid[0], arm.lr_grid[-1]) and len(arm.lr_grid) > 1}
 
@@ -166,7 +181,7 @@ def planned_runs(plan: TaskPlan, arms: tuple[Arm, ...] | None = None) -> Iterato
         for lr in arm.lr_grid:
             yield "lr", arm, plan.config(arm, seed=0, lr=lr)
         if arm.key in selection:
-            for seed in arm.seeds[1:]:
+            for seed in plan.seeds(arm)[1:]:
                 yield "seeds", arm, plan.config(arm, seed=seed, lr=selection[arm.key]["lr"])
 
 
@@ -195,7 +210,7 @@ def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, log=print, 
         _record_selection(plan, arm, chosen)
         log(f"{plan.task} {arm.key}: lr {chosen['lr']:g} (validation {chosen['scores']}"
             f"{', at the edge of the grid' if chosen['at_edge'] else ''})")
-        for seed in arm.seeds[1:]:
+        for seed in plan.seeds(arm)[1:]:
             artifact = _artifact(plan.config(arm, seed=seed, lr=chosen["lr"]), compute=True, progress=progress)
             log(f"{plan.task} {arm.key} seed {seed}: test {artifact['average']['accuracy']:.3f}, "
                 f"converged {converged(artifact)}")
@@ -237,8 +252,8 @@ def plan_summary(plan: TaskPlan) -> dict:
     """Planned runs, the upper bound of their cost, and what the finished ones measured (CPU-hours)."""
     from fedlib.artifacts import artifact_path, load_artifact
 
-    planned = sum(len(arm.lr_grid) + len(arm.seeds) - 1 for arm in plan.arms)
-    bound = sum((len(arm.lr_grid) + len(arm.seeds) - 1) * run_cost_hours(plan, arm) for arm in plan.arms)
+    planned = sum(len(arm.lr_grid) + len(plan.seeds(arm)) - 1 for arm in plan.arms)
+    bound = sum((len(arm.lr_grid) + len(plan.seeds(arm)) - 1) * run_cost_hours(plan, arm) for arm in plan.arms)
     done, spent = 0, 0.0
     for _, _, cfg in planned_runs(plan):
         path = artifact_path(cfg)

@@ -126,8 +126,8 @@ def test_seed_noise_widens_the_interval():
 
 def test_paired_difference_finds_a_real_gap_and_not_a_fake_one():
     base = _outcomes([0.6] * 5, n=2000, seed=1)
-    better = stats.Outcomes(base.seeds, base.languages, np.maximum(base.correct, _outcomes([0.2] * 5, n=2000, seed=2).correct),
-                            base.language_of, 0.4)
+    lucky = _outcomes([0.2] * 5, n=2000, seed=2).correct
+    better = stats.Outcomes(base.seeds, base.languages, np.maximum(base.correct, lucky), base.language_of, 0.4)
     gap = stats.paired_difference(better, base, resamples=500)
     assert gap.excludes_zero and gap.mean > 0
     same = stats.paired_difference(_outcomes([0.6] * 5, n=2000, seed=3), base, resamples=500)
@@ -230,12 +230,15 @@ def test_convergence_means_the_best_round_is_patience_rounds_before_the_end(para
 def test_the_learning_rate_is_chosen_on_validation(monkeypatch):
     plan = plans.get_plan("nc_standin")
     arm = plan.arm("fed-ptuning")
-    scores = dict(zip(arm.lr_grid, (0.6, 0.8, 0.7)))
+    scores = dict(zip(arm.lr_grid, (0.6, 0.8, 0.7), strict=True))
     monkeypatch.setattr(plans, "_artifact", lambda cfg, **kw: _fake(val=(scores[cfg.lr],)))
     chosen = plans.select_lr(plan, arm)
     assert chosen["lr"] == arm.lr_grid[1] and not chosen["at_edge"]
-    scores = dict(zip(arm.lr_grid, (0.6, 0.7, 0.8)))
+    scores = dict(zip(arm.lr_grid, (0.6, 0.7, 0.8), strict=True))
     assert plans.select_lr(plan, arm)["at_edge"]
+    # A tie (the same rows right, summed in another order) goes to the smaller step.
+    scores = dict(zip(arm.lr_grid, (0.8282828282828282, 0.81, 0.8282828282828284), strict=True))
+    assert plans.select_lr(plan, arm)["lr"] == arm.lr_grid[0]
     configs = {plan.config(arm, seed=s, lr=1e-3).config_hash() for s in arm.seeds}
     assert len(configs) == 5 and len(arm.seeds) == 5 and len(plan.arm("fed-lora").seeds) == 3
     resolved = plan.config(arm, seed=0, lr=1e-3).resolved()
