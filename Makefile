@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m ruff check fedlib tests benchmarks
 	FEDLIB_PROFILE=smoke $(PY) -m pytest
 
 # The execution cache keys a page on its own cells only: when artifacts or fedlib change, every page

@@ -47,3 +47,21 @@ def parameter_table(backbones: list[str], num_labels: int, methods=METHODS, **kw
                 "saving_pct": 100 * count.communication_saving,
             })
     return pd.DataFrame(rows)
+
+
+def parameter_numbers(table: pd.DataFrame, backbone: str = "FacebookAI/xlm-roberta-base") -> dict[str, float]:
+    """What chapter 2 quotes of :func:`parameter_table` (millions, percent, MB) beside the paper's counts."""
+    from fedlib.paper import REPORTED_TOTAL_PARAMETERS, REPORTED_TRAINABLE_PARAMETERS
+
+    rows = table[table["backbone"] == backbone].set_index("method")
+    return {
+        "xlmr_total_m": float(rows.loc["full", "total"] / 1e6),
+        "xlmr_ptuning_trainable_m": float(rows.loc["ptuning", "trainable"] / 1e6),
+        "xlmr_prompt_trainable_m": float(rows.loc["prompt", "trainable"] / 1e6),
+        "xlmr_ptuning_saving": float(rows.loc["ptuning", "saving_pct"]),
+        "xlmr_prompt_saving": float(rows.loc["prompt", "saving_pct"]),
+        "xlmr_full_mb": float(rows.loc["full", "upload_MB_per_round"]),
+        "xlmr_ptuning_mb": float(rows.loc["ptuning", "upload_MB_per_round"]),
+        "paper_trainable_m": float(REPORTED_TRAINABLE_PARAMETERS / 1e6),
+        "paper_total_m": float(REPORTED_TOTAL_PARAMETERS / 1e6),
+    }

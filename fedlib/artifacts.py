@@ -123,9 +123,9 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def artifact_inventory(profile: str | None = None):
-    """Every result artifact on disk for ``profile`` (default: the current one): one row per run with
-    its task, paradigm, method, seed, average accuracy and the wall time it took to compute."""
+def artifact_inventory(profile: str):
+    """Every result artifact on disk for the profile named ``profile``: one row per run with its task,
+    paradigm, method, seed, average accuracy and the wall time it took to compute."""
     import pandas as pd
 
     from fedlib.config import get_profile

@@ -1,7 +1,7 @@
-"""Benchmark results: the JSON schema ``benchmarks/run.py`` writes, and the table built from it.
+"""Benchmark results: the JSON schema the suite in ``benchmarks/`` writes, and the table built from it.
 
 Kept in the library (and free of heavy imports) so that the book's performance page, the benchmark
-script and its unit test format results the same way. A result is one JSON file per benchmark::
+suite and its unit test format results the same way. A result is one JSON file per benchmark::
 
     {"schema": 1, "name": "engine", "title": "Engine overhead", "quick": false,
      "settings": {...}, "samples": {"raw_s": [...], ...}, "medians": {...},

@@ -14,12 +14,14 @@ import dataclasses
 import pandas as pd
 
 from fedlib import paper
+from fedlib.config import Profile
+from fedlib.data.tasks import NC_LANGUAGES
 from fedlib.evidence import PAPER_PARADIGM, difference, task_results
 from fedlib.verdicts import decide, rule
 
 # Where each chapter's evidence lives, relative to the ledger page (book/claims.md).
 CHAPTER_TASKS = {
-    "nc_standin": ("../notebooks/03_news_classification.html", ("en", "de", "es", "fr", "ru")),
+    "nc_standin": ("../notebooks/03_news_classification.html", NC_LANGUAGES),
     "xnli": ("../notebooks/04_xnli.html", None),
     "masakhanews": ("../notebooks/05_masakhanews.html", None),
 }
@@ -75,14 +77,12 @@ def _parameter_claim() -> Claim:
                  PARAMETERS_PAGE)
 
 
-def claims_ledger() -> pd.DataFrame:
-    """Every claim with the paper's figure, ours, a verdict, the rule behind it, and a link."""
-    from fedlib.config import get_profile
-
-    profile = get_profile().name
+def claims_ledger(profile: Profile) -> pd.DataFrame:
+    """Every claim with the paper's figure, ours (from ``profile``'s artifacts), a verdict, the rule
+    behind it, and a link."""
     claims = [_parameter_claim()]
     for task in CHAPTER_TASKS:
-        results = task_results(task, profile=profile)
+        results = task_results(task, profile=profile.name)
         claims += [comparison_claim(task, a, b, text, results) for a, b, text in TASK_CLAIMS]
     return pd.DataFrame([dataclasses.asdict(c) for c in claims])
 

@@ -80,9 +80,15 @@ def _languages(text: str | None) -> tuple[str, ...] | None:
 
 
 def _compare(args) -> int:
+    from fedlib.config import get_profile
     from fedlib.report import comparison_table, paper_arms, run_comparison
 
-    arms = paper_arms()
+    try:
+        profile = get_profile(args.profile)  # the one read of $FEDLIB_PROFILE for this command
+    except ValueError as err:
+        print(f"fedlib: {err}", file=sys.stderr)
+        return 2
+    arms = paper_arms(profile)
     if args.arms:
         wanted = args.arms.split(",")
         unknown = sorted(set(wanted) - {arm.key for arm in arms})
@@ -91,14 +97,12 @@ def _compare(args) -> int:
             return 2
         arms = [arm for arm in arms if arm.key in wanted]
     common = {"languages": _languages(args.languages)}
-    if args.profile:
-        common["profile"] = args.profile
     try:
-        ExperimentConfig(task=args.task, **common).resolved()
+        ExperimentConfig(task=args.task, profile=profile.name, **common).resolved()
     except ValueError as err:
         print(f"fedlib: {err}", file=sys.stderr)
         return 2
-    results = run_comparison(args.task, arms, **common)
+    results = run_comparison(args.task, arms, profile=profile, **common)
     print(comparison_table(results).to_string())
     return 0
 
@@ -119,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fedlib: {err}", file=sys.stderr)
         return 2
     from fedlib.artifacts import artifact_path
-    from fedlib.paradigms import run_experiment
-
     from fedlib.data import DataError
+    from fedlib.paradigms import run_experiment
 
     try:
         artifact = run_experiment(config, force=args.force or None)

@@ -66,7 +66,7 @@ def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
     from fedlib.data import dirichlet_partition
     from fedlib.protocol import TEST_SEED
 
-    cfg = ExperimentConfig(**dict(zip(_DATA_FIELDS, data_key)))
+    cfg = ExperimentConfig(**dict(zip(_DATA_FIELDS, data_key, strict=True)))
     splits, _ = _language_splits(cfg.task, tuple(cfg.languages), cfg.protocol)
     test_seed = cfg.seed if cfg.protocol == 1 else TEST_SEED
     clients: list[ClientData] = []

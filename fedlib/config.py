@@ -39,7 +39,7 @@ def results_dir() -> Path:
 def asset_dirs() -> list[Path]:
     """Local folders searched for backbone asset files when PyPI is out of reach.
 
-    ``FEDLIB_ASSETS`` (``os.pathsep``-separated) first, then the workspace's ``../shared`` copy.
+    ``FEDLIB_ASSETS`` (``os.pathsep``-separated) first, then a ``shared/models/me5s-q4`` folder beside the checkout.
     """
     folders = [Path(p) for p in os.environ.get("FEDLIB_ASSETS", "").split(os.pathsep) if p]
     folders.append(REPO_ROOT.parent / "shared" / "models" / "me5s-q4")

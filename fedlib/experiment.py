@@ -68,7 +68,7 @@ class ExperimentConfig:
     server_lr: float = 0.1
     engine: str = "inprocess"
     num_threads: int | None = None
-    # Reliability and privacy (issue G). Added after artifacts existed: see _HASH_WHEN_SET.
+    # Reliability and privacy. Added after artifacts existed: see _HASH_WHEN_SET.
     min_successful_clients: int | None = None  # per round and stage; None = at least one
     dp_clipping_norm: float | None = None  # client-side clipping of the update; None = no DP
     dp_noise_multiplier: float = 0.0  # Gaussian noise std = multiplier * clipping norm / clients
@@ -85,8 +85,13 @@ class ExperimentConfig:
             return None
         return len(self.languages) * (self.clients_per_language if self.partition == "dirichlet" else 1)
 
-    def resolved(self) -> "ExperimentConfig":
-        """A copy with every ``None`` budget filled from the profile, and validated."""
+    def resolved(self) -> ResolvedConfig:
+        """A copy with every ``None`` budget filled from the profile, and validated.
+
+        The one place that reads the environment (``$FEDLIB_PROFILE``, ``$FEDLIB_BACKBONE``,
+        ``$FEDLIB_PRECISION``, ``$FEDLIB_DEVICE``): entry points call it once and pass the
+        :class:`ResolvedConfig` on.
+        """
         profile = get_profile(self.profile)
         fill: dict[str, Any] = {"profile": profile.name}
         for field in ("rounds", "local_epochs", "lr", "batch_size", "max_length", "train_per_client",
@@ -109,9 +114,7 @@ class ExperimentConfig:
             from fedlib.data import get_task
 
             fill["languages"] = tuple(get_task(self.task).languages)
-        config = dataclasses.replace(self, **fill)
-        config.validate()
-        return config
+        return ResolvedConfig(**{**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, **fill})
 
     def validate(self) -> None:
         """Raise one clear ``ValueError`` listing every problem, before any work starts."""
@@ -193,7 +196,7 @@ class ExperimentConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         data = dict(data)
         if data.get("languages") is not None:
             data["languages"] = tuple(data["languages"])
@@ -215,7 +218,7 @@ class ExperimentConfig:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ExperimentConfig":
+    def from_json(cls, text: str) -> ExperimentConfig:
         return cls.from_dict(json.loads(text))
 
     def config_hash(self) -> str:
@@ -226,3 +229,30 @@ class ExperimentConfig:
         cfg = self.resolved()
         tag = cfg.paradigm if cfg.paradigm != "federated" or cfg.partition == "language" else "federated-noniid"
         return f"{cfg.task}-{tag}-{cfg.method}-s{cfg.seed}-{self.config_hash()}"
+
+
+_RESOLVED_FIELDS = ("profile", "backbone", "rounds", "local_epochs", "lr", "batch_size", "max_length", "patience",
+                    "num_virtual_tokens", "protocol", "precision", "device", "languages")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedConfig(ExperimentConfig):
+    """An :class:`ExperimentConfig` whose every value is filled from its profile and validated.
+
+    What downstream code (clients, apps, training, artifacts) takes: resolving it again returns it
+    unchanged and reads nothing from the environment, so a run's settings are decided once, where it
+    enters (the command line, :func:`fedlib.paradigms.run_experiment`, the ServerApp). It is also
+    what travels to clients as JSON. ``dataclasses.replace`` on one validates the result again.
+    """
+
+    def __post_init__(self):
+        missing = [name for name in _RESOLVED_FIELDS if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a resolved config needs {missing}: build it with ExperimentConfig(...).resolved()")
+        expected = _PARADIGM_METHOD.get(self.paradigm)
+        if expected is not None and self.method != expected:
+            raise ValueError(f"paradigm {self.paradigm!r} trains method {expected!r}, not {self.method!r}")
+        self.validate()
+
+    def resolved(self) -> ResolvedConfig:
+        return self

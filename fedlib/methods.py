@@ -61,7 +61,7 @@ def apply_method(
     return get_peft_model(model, config)
 
 
-def trainable_state(model: torch.nn.Module) -> "OrderedDict[str, torch.Tensor]":
+def trainable_state(model: torch.nn.Module) -> OrderedDict[str, torch.Tensor]:
     """The trainable parameters themselves, by name: exactly what a client sends.
 
     Not ``peft.get_peft_model_state_dict``: for a prompt encoder that returns the *computed* prompt

@@ -16,7 +16,7 @@ from fedlib.methods import apply_method, load_trainable_state, parameter_group, 
 from fedlib.runtime import Runtime, prepare_model
 
 _CACHE_SIZE = 2  # bundles kept alive per process (one me5s-q4 bundle is ~0.5 GB)
-_BUNDLES: "OrderedDict[tuple, ModelBundle]" = OrderedDict()
+_BUNDLES: OrderedDict[tuple, ModelBundle] = OrderedDict()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ class ModelBundle:
         # kept on the CPU, where initial_state draws new values with a CPU generator.
         self._pristine = OrderedDict((k, v.cpu()) for k, v in trainable_state(self.model).items())
 
-    def initial_state(self, seed: int) -> "OrderedDict[str, torch.Tensor]":
+    def initial_state(self, seed: int) -> OrderedDict[str, torch.Tensor]:
         """The trainable parameters every run with ``seed`` starts from (same seed, same values).
 
         New parameters are drawn afresh from ``seed``: the head and LoRA's A with PyTorch's default

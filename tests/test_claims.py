@@ -7,8 +7,10 @@ import zlib
 import numpy as np
 import pytest
 
-from fedlib import claims, plan as plans
+from fedlib import claims
+from fedlib import plan as plans
 from fedlib.artifacts import artifact_path
+from fedlib.config import get_profile
 from fedlib.predictions import encode_labels
 from fedlib.stats import Estimate
 from fedlib.verdicts import VERDICTS, decide, rule
@@ -44,7 +46,7 @@ def test_the_four_verdicts_occur():
 
 def test_missing_artifacts_are_not_assessed_never_guessed(tmp_path, monkeypatch):
     monkeypatch.setenv("FEDLIB_RESULTS", str(tmp_path))
-    ledger = claims.claims_ledger()
+    ledger = claims.claims_ledger(get_profile("smoke"))
     run_rows = ledger[~ledger["claim"].str.contains("parameters")]
     assert set(run_rows["verdict"]) == {"not assessed"}
     assert ledger.loc[ledger["claim"].str.contains("parameters"), "verdict"].item() == "reproduced"
@@ -82,7 +84,7 @@ def test_ledger_reads_the_intervals_of_real_artifacts(results_tmp):
     _fabricate("nc_standin", "fed-ptuning", 0.8, seeds=range(5))
     _fabricate("nc_standin", "mono-ptuning", 0.6, seeds=range(5))
     _fabricate("nc_standin", "central-ptuning", 0.8, seeds=range(5))
-    ledger = claims.claims_ledger().set_index("claim")
+    ledger = claims.claims_ledger(get_profile("smoke")).set_index("claim")
     beats_local = ledger.loc["nc_standin: federated prompt tuning beats monolingual (local) tuning"]
     assert beats_local["verdict"] == "reproduced" and "(5 seeds)" in beats_local["ours"]
     gap = float(re.match(r"([+-][0-9.]+) points", beats_local["ours"]).group(1))

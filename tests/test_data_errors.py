@@ -22,12 +22,12 @@ from fedlib.data import (
     MalformedRowError,
     UnknownLanguageError,
     UnknownTaskError,
+    checksums,
     get_task,
     load_report,
     load_task,
     verify_file,
 )
-from fedlib.data import checksums
 
 REAL = REPO_ROOT / "data"
 
@@ -133,7 +133,8 @@ def test_malformed_quoted_row(data_copy):
     root = data_copy("masakhanews/lin")
     path = root / "masakhanews" / "lin" / "dev.tsv.gz"
     write_text(path, read_text(path).rstrip("\n") + "\nsports\tA headline\t\"an article\nover two lines\"\n")
-    with pytest.raises(MalformedRowError, match=r"lin/dev\.tsv\.gz, line \d+: expected 4 tab-separated fields.*found 3"):
+    with pytest.raises(MalformedRowError,
+                       match=r"lin/dev\.tsv\.gz, line \d+: expected 4 tab-separated fields.*found 3"):
         load_task("masakhanews", "lin")
 
 
@@ -156,7 +157,8 @@ def test_xnli_test_labels_must_align(data_copy):
     root = data_copy(*XNLI_DE)
     path = root / "xnli" / "test-labels.tsv"
     write_text(path, "\n".join(read_text(path).split("\n")[:-2]) + "\n")  # drop the last label
-    with pytest.raises(MalformedRowError, match=r"test-labels\.tsv has 5009 labels but .*test-de\.tsv\.gz has 5010 rows"):
+    with pytest.raises(MalformedRowError,
+                       match=r"test-labels\.tsv has 5009 labels but .*test-de\.tsv\.gz has 5010 rows"):
         load_task("xnli", "de")
     shutil.copy2(REAL / "xnli" / "test-labels.tsv", path)
     replace_line(path, 3, "7\tentailment\tfacetoface")
@@ -170,7 +172,8 @@ def test_label_outside_label_set(data_copy):
     path = root / "sib200" / "eng_Latn" / "dev.tsv.gz"
     fields = read_text(path).split("\n")[4].split("\t")
     replace_line(path, 5, "\t".join([fields[0], "weather", fields[2]]))
-    with pytest.raises(LabelError, match=r"eng_Latn/dev\.tsv\.gz, line 5: label 'weather' is not in the 'sib200' label set"):
+    with pytest.raises(LabelError,
+                       match=r"eng_Latn/dev\.tsv\.gz, line 5: label 'weather' is not in the 'sib200' label set"):
         load_task("sib200", "eng_Latn")
 
 
@@ -179,7 +182,8 @@ def test_xnli_label_outside_label_set(data_copy):
     path = root / "xnli" / "dev-de.tsv.gz"
     premise, hypothesis, _ = read_text(path).split("\n")[9].split("\t")
     replace_line(path, 10, f"{premise}\t{hypothesis}\tmaybe")
-    with pytest.raises(LabelError, match=r"dev-de\.tsv\.gz, line 10: label 'maybe'.*entailment, neutral, contradiction"):
+    with pytest.raises(LabelError,
+                       match=r"dev-de\.tsv\.gz, line 10: label 'maybe'.*entailment, neutral, contradiction"):
         load_task("xnli", "de")
 
 
@@ -219,7 +223,7 @@ def test_checksum_mismatch(data_copy):
 def test_cli_refuses_to_run_on_a_corrupted_file(data_copy, results_tmp, capsys, monkeypatch):
     from fedlib import paradigms
     from fedlib.cli import main
-    from fedlib.federated import client
+    from fedlib.federated import client_app as client
 
     root = data_copy("sib200/eng_Latn")
     path = root / "sib200" / "eng_Latn" / "train.tsv.gz"

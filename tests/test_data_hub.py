@@ -6,8 +6,7 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from fedlib.data import SourceUnavailableError, get_task, load_task, xnli_split_rows
-from fedlib.data import hub
+from fedlib.data import SourceUnavailableError, get_task, hub, load_task, xnli_split_rows
 
 
 def _fake(builders: dict):

@@ -7,8 +7,12 @@ import pandas as pd
 import pytest
 
 from fedlib import distance as D
+from fedlib.config import get_profile
 from fedlib.data.errors import UnknownLanguageError
-from fedlib.data.tasks import get_task, in_xlmr_pretraining
+from fedlib.data.languages import in_xlmr_pretraining
+from fedlib.data.tasks import get_task
+from fedlib.distance import model, uriel
+from fedlib.distance import table as task_table
 
 TASKS = ("nc_standin", "xnli", "masakhanews", "sib200")
 LANGS = ("en", "de", "sw", "yo", "pcm")  # pcm: no syntactic or phonological feature in URIEL
@@ -24,7 +28,7 @@ def _check_distance_matrix(matrix: pd.DataFrame, upper: float) -> None:
 
 
 def test_every_task_language_maps_to_a_code_uriel_knows():
-    known = set(map(str, D._uriel().langs[0]))
+    known = set(map(str, uriel.knowledge_base().langs[0]))
     for task in TASKS:
         for lang in get_task(task).languages:
             assert D.uriel_code(lang) in known, (task, lang)
@@ -52,8 +56,8 @@ def test_uriel_distances_are_symmetric_zero_on_diagonal_in_range_and_determinist
 def test_uriel_distances_are_urielplus_own(kind):
     # urielplus marks an undefined distance with -1 and rounds to 4 decimals in float32.
     langs = ["en", "de", "ur"] if kind == "genetic" else ["en", "de", "ur", "yo", "pcm"]
-    with D._quiet_logging():
-        theirs = D._uriel().new_distance(kind, [D.uriel_code(lang) for lang in langs])
+    with uriel.quiet_logging():
+        theirs = uriel.knowledge_base().new_distance(kind, [D.uriel_code(lang) for lang in langs])
     theirs = np.where(np.asarray(theirs) == -1, np.nan, theirs)
     ours = D.uriel_matrix(langs, kind).to_numpy()
     assert np.array_equal(np.isnan(theirs), np.isnan(ours))
@@ -81,7 +85,7 @@ def test_a_pair_without_shared_features_is_nan_and_reported(monkeypatch):
         values = np.array([rows[c] for c in codes])
         return values, values != -1.0
 
-    monkeypatch.setattr(D, "_uriel_vectors", fake_vectors)
+    monkeypatch.setattr(uriel, "feature_vectors", fake_vectors)
     matrix = D.uriel_matrix(["en", "de", "fr"], "syntactic")
     assert np.isnan(matrix.loc["en", "de"]) and matrix.attrs["missing_pairs"] == [("en", "de")]
     assert matrix.loc["en", "fr"] == 0.0  # both have feature 0, with the same value
@@ -92,7 +96,7 @@ def test_a_pair_without_shared_features_is_nan_and_reported(monkeypatch):
 def test_cc100_covers_every_task_language_and_agrees_with_the_task_registry():
     for task in TASKS:
         table = D.cc100_table(get_task(task).languages)
-        assert table["in_pretraining"].tolist() == [in_xlmr_pretraining(l) for l in table["language"]]
+        assert table["in_pretraining"].tolist() == [in_xlmr_pretraining(lang) for lang in table["language"]]
         assert (table.loc[~table["in_pretraining"], "cc100_gib"] == 0).all()
         assert (table.loc[table["in_pretraining"], "cc100_gib"] > 0).all()
     table = D.cc100_table(["en", "pcm"]).set_index("language")
@@ -115,7 +119,7 @@ def test_model_distances_are_symmetric_zero_on_diagonal_in_range_and_determinist
     first = D.model_matrix(langs, kind, backbone="tiny-random", n=4, max_length=16)
     _check_distance_matrix(first, upper)
     assert first.attrs["missing_languages"] == ["pcm"] and first.loc["pcm", "eng"] != first.loc["pcm", "eng"]
-    D._EMBEDDINGS.clear()  # recompute, not just re-read the cache
+    model.EMBEDDINGS.clear()  # recompute, not just re-read the cache
     again = D.model_matrix(langs, kind, backbone="tiny-random", n=4, max_length=16)
     assert np.array_equal(first.to_numpy(), again.to_numpy(), equal_nan=True)
     with pytest.raises(D.MissingParallelDataError):
@@ -130,13 +134,12 @@ def test_linear_cka_is_one_for_a_rotation_and_scale_of_the_same_representation()
     assert D.linear_cka(x, rng.normal(size=(10, 6))) < 0.9
 
 
-def test_spearman_equals_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(1)
-    for x, y in [([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]), ([1, 1, 2, 3], [4, 3, 3, 1]),
-                 (rng.normal(size=12), rng.normal(size=12))]:
-        assert D.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+def test_spearman_is_nan_for_a_constant_side_and_refuses_unequal_lengths():
+    assert D.spearman([1, 2, 3, 4], [2, 4, 6, 9]) == pytest.approx(1.0)
+    assert D.spearman([1, 1, 2, 3], [4, 3, 3, 1]) == pytest.approx(-5 / 6)  # Pearson of average ranks
     assert np.isnan(D.spearman([1, 1, 1, 1], [1, 2, 3, 4]))
+    with pytest.raises(ValueError, match="equal length"):
+        D.spearman([1, 2, 3], [1, 2])
 
 
 def test_bootstrap_ci_is_deterministic_and_contains_rho():
@@ -149,28 +152,37 @@ def test_bootstrap_ci_is_deterministic_and_contains_rho():
     assert few.n == 2 and np.isnan(few.rho) and "fewer than" in few.note
 
 
+def test_bootstrap_interval_leaves_out_resamples_without_a_rho():
+    # Three of four languages tie on x: about a third of the resamples have a constant x, so no rho.
+    result = D.bootstrap_spearman([0, 0, 0, 1], [1, 2, 3, 4], n_boot=400)
+    assert 0 < result.valid_resamples < 0.9 * 400 and "resamples had a defined rho" in result.note
+    assert np.isfinite([result.lo, result.hi]).all() and result.lo <= result.rho <= result.hi
+
+
 def test_permutation_pvalue_is_exact_for_few_languages():
     # Six languages in perfect order: only the identity and the reversal reach |rho| = 1.
     assert D.permutation_pvalue(range(6), [2, 4, 5, 7, 9, 10]) == pytest.approx(2 / 720)
+    assert D.permutation_pvalue(range(7), range(7), n_perm=100) == pytest.approx(2 / 5040)  # still exact
     assert D.permutation_pvalue(range(12), range(12), n_perm=999) == pytest.approx(1 / 1000)
     assert D.permutation_pvalue(range(12), range(12), n_perm=999, seed=4) == D.permutation_pvalue(
         range(12), range(12), n_perm=999, seed=4)
 
 
-def test_language_table_joins_distances_resources_and_gains(monkeypatch):
+def test_language_tablejoins_distances_resources_and_gains(monkeypatch):
     gains = pd.DataFrame({"lang": ["en", "de", "es", "fr", "ru"], "gain": [1.0, 3.0, 2.0, 5.0, 4.0], "seeds": 1})
-    monkeypatch.setattr(D, "federated_gain", lambda task, languages=None: gains)
-    table = D.language_table("nc_standin", model=False)
+    monkeypatch.setattr(task_table, "federated_gain", lambda task, languages=None, *, profile: gains)
+    table = D.language_table("nc_standin", profile=get_profile("smoke"))
     assert table["language"].tolist() == ["en", "de", "es", "fr", "ru"]
     assert (table.loc[table["language"] == "en", ["syntactic_to_en", "genetic_to_en"]] == 0).all().all()
     assert table["gain"].tolist() == gains["gain"].tolist()
+    assert "model_cosine_to_en" not in table  # no model options: URIEL distances only
     corr = D.correlation_table(table, n_boot=200)
     assert set(corr["predictor"]) == set(D.predictor_columns(table)) and (corr["n"] == 5).all()
     assert corr["rho"].between(-1, 1).all()
 
 
 def test_federated_gain_is_empty_without_artifacts(results_tmp):
-    assert D.federated_gain("nc_standin").empty
+    assert D.federated_gain("nc_standin", profile=get_profile("smoke")).empty
     assert not (results_tmp.exists() and any(results_tmp.rglob("*.json")))  # nothing was trained
 
 
@@ -189,6 +201,6 @@ def test_urielplus_leaves_the_root_logger_alone():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     D.uriel_matrix(["en", "de"], "syntactic")
-    with D._quiet_logging():
-        D._uriel().new_distance("syntactic", ["eng", "deu", "fra"])
+    with uriel.quiet_logging():
+        uriel.knowledge_base().new_distance("syntactic", ["eng", "deu", "fra"])
     assert root.handlers == handlers and root.level == level

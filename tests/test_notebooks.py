@@ -6,7 +6,6 @@ with ``FEDLIB_PROFILE=smoke`` and results written to a temporary folder.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jupytext

@@ -1,4 +1,4 @@
-"""Payload audit (issue G.5): every message a client sends holds only the configured trainable
+"""Payload audit: every message a client sends holds only the configured trainable
 parameters and numeric metrics -- no backbone weights, no text, no token ids.
 
 Each reply is checked as records and as the bytes Flower would put on the wire
@@ -12,14 +12,14 @@ import pytest
 from flwr.common.serde import message_to_proto
 
 from fedlib.client_datasets import build_clients
+from fedlib.config import get_profile
 from fedlib.experiment import ExperimentConfig
 from fedlib.federated.client_app import IDENTIFY, build_client_app
-from fedlib.model import model_spec, num_labels_of
 from fedlib.federated.engines import InProcessGrid, quiet_flower
 from fedlib.federated.runconfig import config_to_run_config
 from fedlib.federated.server_app import federate
 from fedlib.methods import trainable_state
-from fedlib.model import get_bundle
+from fedlib.model import get_bundle, model_spec, num_labels_of
 
 LANGS = ("eng_Latn", "hau_Latn")
 # Every metric a client may report, by message type.
@@ -143,7 +143,7 @@ def test_payload_summary_lists_exactly_the_trainable_parameters():
     from fedlib.payload import payload_summary
 
     cfg = ExperimentConfig(task="sib200", languages=("eng_Latn", "hau_Latn"), profile="smoke", rounds=1).resolved()
-    table = payload_summary("sib200", languages=cfg.languages, profile="smoke", rounds=1)
+    table = payload_summary("sib200", get_profile("smoke"), languages=cfg.languages, rounds=1)
     arrays = table[table["record"].str.startswith("ArrayRecord")]
     trainable = count_parameters(get_bundle(model_spec(cfg, num_labels_of(cfg))).model).trainable
     assert arrays["elements"].sum() == trainable

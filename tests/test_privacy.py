@@ -1,4 +1,4 @@
-"""Differential privacy on the prompt update (issue G.6): client-side clipping through Flower's
+"""Differential privacy on the prompt update: client-side clipping through Flower's
 ``fixedclipping_mod``, seeded Gaussian noise through its ``DifferentialPrivacyClientSideFixedClipping``
 wrapper, and the accuracy-vs-noise sweep. Tiny random backbone."""
 
@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fedtest import LANGS, RecordingGrid, run_recorded, smoke_config
 
+from fedlib.config import get_profile
 from fedlib.federated.client_app import build_client_app
-from fedlib.model import model_spec, num_labels_of
 from fedlib.federated.engines import quiet_flower
 from fedlib.federated.runconfig import config_to_run_config
 from fedlib.federated.server_app import federate
 from fedlib.federated.strategies import SeededClientSideFixedClipping, make_strategy
-from fedlib.model import get_bundle
-
-from fedtest import LANGS, RecordingGrid, run_recorded, smoke_config
+from fedlib.model import get_bundle, model_spec, num_labels_of
 
 CLIP = 1e-3  # well below the size of a round's prompt update on the smoke budget
 
@@ -117,7 +116,8 @@ def test_bad_dp_settings_fail_before_work(bad, message):
 def test_dp_sweep_returns_accuracy_per_noise_level(results_tmp):
     from fedlib.privacy import COLUMNS, dp_sweep
 
-    table = dp_sweep("sib200", [0.0, 1.0], clipping_norm=CLIP, seeds=(0,), languages=LANGS, profile="smoke",
+    table = dp_sweep("sib200", [0.0, 1.0], clipping_norm=CLIP, seeds=(0,), languages=LANGS,
+                     profile=get_profile("smoke"),
                      rounds=1, num_threads=1, progress=False)
     assert list(table.columns) == list(COLUMNS)
     assert len(table) == 3  # the no-DP reference and two noise levels
@@ -127,4 +127,19 @@ def test_dp_sweep_returns_accuracy_per_noise_level(results_tmp):
     assert table["noise_std"].tolist() == [0.0, 0.0, CLIP / len(LANGS)]
     assert table["run_name"].is_unique
     with pytest.raises(ValueError, match="dp_noise_multiplier"):
-        dp_sweep("sib200", [1.0, -1.0], clipping_norm=CLIP, seeds=(0,), languages=LANGS, profile="smoke")
+        dp_sweep("sib200", [1.0, -1.0], clipping_norm=CLIP, seeds=(0,), languages=LANGS, profile=get_profile("smoke"))
+
+
+def test_dp_numbers_read_the_reference_and_each_noise_level():
+    import pandas as pd
+
+    from fedlib.privacy import COLUMNS, dp_numbers
+
+    nan = float("nan")
+    sweep = pd.DataFrame([[nan, nan, 0.0, 0, 0.80, 0.7, 3, "a"], [0.0, 1.0, 0.0, 0, 0.50, 0.4, 3, "b"],
+                          [0.01, 1.0, 0.002, 0, 0.52, 0.4, 3, "c"], [0.1, 1.0, 0.02, 0, 0.47, 0.4, 3, "d"]],
+                         columns=list(COLUMNS))
+    numbers = dp_numbers(sweep, (0.0, 0.001, 0.01, 0.1), 1.0)
+    assert numbers["dp_reference"] == pytest.approx(80) and numbers["dp_clip_only"] == pytest.approx(50)
+    assert numbers["dp_small"] == pytest.approx(52) and numbers["dp_large_z"] == 0.1
+    assert numbers["dp_noise_effect"] == pytest.approx(3)  # the largest move away from clipping alone

@@ -1,54 +1,30 @@
-"""Reliability (issue G): failing clients, a minimum of successful clients, resuming a killed run,
-and the artifact identity of configs that leave the new options alone. Tiny random backbone."""
+"""Reliability: failing clients, a minimum of successful clients, resuming a killed run (and refusing
+checkpoints that could run code), and the artifact identity of configs that leave the new options
+alone. Tiny random backbone."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fedtest import LANGS, run, smoke_config
 
 from fedlib import paradigms
 from fedlib.artifacts import artifact_path
-from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated import checkpoint, server
-from fedlib.federated.checkpoint import CheckpointMismatchError, load_checkpoint
+from fedlib.federated import atomic_file, checkpoint, run_federated, server_app
+from fedlib.federated.checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    PickledCheckpointError,
+    load_checkpoint,
+)
 from fedlib.federated.client_app import build_client_app
-from fedlib.federated.engines import InProcessGrid, quiet_flower
-from fedlib.federated.runconfig import config_to_run_config
-from fedlib.federated.server_app import federate
-
-LANGS = ("eng_Latn", "hau_Latn")
-
-
-def smoke_config(**overrides) -> ExperimentConfig:
-    values = dict(task="sib200", languages=LANGS, profile="smoke", rounds=1, num_threads=1)
-    values.update(overrides)
-    return ExperimentConfig(**values).resolved()
-
-
-def make_grid(cfg, fail=None) -> InProcessGrid:
-    """An in-process grid; ``fail(message, partition_id)`` returning a message makes that call raise it."""
-    grid = InProcessGrid(build_client_app(cfg), len(build_clients(cfg)), config_to_run_config(cfg))
-    if fail is not None:
-        original = grid.client_app
-
-        def flaky(message, context):
-            reason = fail(message, int(context.node_config["partition-id"]))
-            if reason:
-                raise RuntimeError(reason)
-            return original(message, context)
-
-        grid.client_app = flaky
-    return grid
-
-
-def run(cfg, **kwargs):
-    with quiet_flower():
-        return federate(make_grid(cfg, kwargs.pop("fail", None)), cfg, **kwargs)
 
 
 # ------------------------------------------------------------------ failing clients, minimum
@@ -150,9 +126,12 @@ def _assert_same_results(a: dict, b: dict) -> None:
     assert a["best"]["per_language"] == b["best"]["per_language"]
     assert (a["best"]["round"], a["best"]["val_accuracy"]) == (b["best"]["round"], b["best"]["val_accuracy"])
     assert [r["val_accuracy"] for r in a["rounds"]] == [r["val_accuracy"] for r in b["rounds"]]
-    strip = ("seconds",)
-    assert [{n: {k: v for k, v in c.items() if k not in strip} for n, c in r["clients"].items()} for r in a["rounds"]] == \
-        [{n: {k: v for k, v in c.items() if k not in strip} for n, c in r["clients"].items()} for r in b["rounds"]]
+
+    def timeless(history):  # per-client records without their wall times
+        return [{n: {k: v for k, v in c.items() if k != "seconds"} for n, c in r["clients"].items()}
+                for r in history["rounds"]]
+
+    assert timeless(a) == timeless(b)
 
 
 @pytest.mark.parametrize("strategy", ["fedadam", "fedavg"])
@@ -185,7 +164,7 @@ def test_resume_without_the_strategy_state_would_differ(tmp_path, monkeypatch):
     folder = tmp_path / "ckpt"
     with pytest.raises(Killed):
         run(cfg, checkpoint_dir=folder, progress=_kill_after(2))
-    monkeypatch.setattr(server, "restore_strategy_state", lambda strategy, state: None)
+    monkeypatch.setattr(server_app, "restore_strategy_state", lambda strategy, state: None)
     resumed = run(cfg, checkpoint_dir=folder)
     a, b = uninterrupted["_final_arrays"], resumed["_final_arrays"]
     assert any(not np.array_equal(a[k], b[k]) for k in a)
@@ -199,19 +178,105 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
         run(smoke_config(rounds=2, lr=0.5), checkpoint_dir=folder)
 
 
-def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("killed_in", ["tensors", "index"])
+def test_checkpoint_write_is_atomic(killed_in, tmp_path, monkeypatch):
     folder = tmp_path / "ckpt"
-    checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 1})
+    checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 1, "arrays": {"w": np.zeros(3)}})
+    before = _files(folder)
+    assert before[0] == checkpoint.FILENAME and len(before) == 2  # checkpoint.json + its tensor file
+    calls = []
+    real_fsync = atomic_file.os.fsync
 
-    def broken_dump(*args, **kwargs):
-        raise KeyboardInterrupt  # killed mid-write
+    def killed_mid_write(fd):
+        calls.append(fd)
+        if len(calls) == (1 if killed_in == "tensors" else 2):
+            raise KeyboardInterrupt
+        real_fsync(fd)
 
-    monkeypatch.setattr(checkpoint.pickle, "dump", broken_dump)
+    monkeypatch.setattr(atomic_file.os, "fsync", killed_mid_write)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 2})
+        checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 2, "arrays": {"w": np.ones(3)}})
     monkeypatch.undo()
-    assert checkpoint.load_checkpoint(folder, "abc")["round"] == 1
-    assert [p.name for p in folder.iterdir()] == [checkpoint.FILENAME]  # no temporary file left
+    saved = checkpoint.load_checkpoint(folder, "abc")
+    assert saved["round"] == 1 and not saved["arrays"]["w"].any()
+    assert not [name for name in _files(folder) if name.endswith(".tmp")]  # no temporary file left
+    checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 2, "arrays": {"w": np.ones(3)}})
+    assert len(_files(folder)) == 2  # a tensor file a kill left behind is removed by the next save
+    assert checkpoint.load_checkpoint(folder, "abc")["round"] == 2
+
+
+def test_checkpoint_round_trips_rng_states_and_types(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    random.gauss(0, 1)  # a cached Gaussian is part of Python's state
+    state = {"config_hash": "abc", "rng": checkpoint.rng_state(), "pair": (1, [2.5, None]), "nan": float("nan"),
+             "arrays": {"b": np.arange(6, dtype=np.float32).reshape(2, 3).T, "a": np.array([7], dtype=np.int64)}}
+    checkpoint.save_checkpoint(tmp_path, state)
+    expected = (random.random(), random.gauss(0, 1), np.random.standard_normal(3), torch.rand(3))
+    saved = checkpoint.load_checkpoint(tmp_path, "abc")
+    checkpoint.restore_rng_state(saved["rng"])
+    again = (random.random(), random.gauss(0, 1), np.random.standard_normal(3), torch.rand(3))
+    assert again[:2] == expected[:2]
+    np.testing.assert_array_equal(again[2], expected[2])
+    assert torch.equal(again[3], expected[3])
+    assert saved["pair"] == (1, [2.5, None]) and np.isnan(saved["nan"])
+    assert list(saved["arrays"]) == ["b", "a"]  # order kept
+    for key, value in state["arrays"].items():
+        assert saved["arrays"][key].dtype == value.dtype
+        np.testing.assert_array_equal(saved["arrays"][key], value)
+
+
+class _Payload:
+    """A pickle of this creates ``marker`` when loaded: what a malicious checkpoint would do, harmlessly."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+@pytest.fixture()
+def pickle_payload(tmp_path):
+    """(pickle bytes that would create the marker file, the marker); checked to be live."""
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Payload(probe)))  # noqa: S301 -- our own payload: proves the planted ones would run
+    assert probe.exists()
+    marker = tmp_path / "code-ran"
+    return pickle.dumps(_Payload(marker)), marker
+
+
+def test_pickled_checkpoint_is_refused_and_never_unpickled(pickle_payload, tmp_path):
+    payload, marker = pickle_payload
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "checkpoint.pkl").write_bytes(payload)  # the old format's file name
+    cfg = smoke_config(rounds=2)
+    with pytest.raises(PickledCheckpointError) as err:
+        run_federated(cfg, checkpoint_dir=folder)  # refused before any engine starts
+    message = str(err.value)
+    assert "checkpoint.pkl" in message and "never unpickles" in message
+    assert f"Delete {folder.resolve()} to restart the run" in message
+    with pytest.raises(PickledCheckpointError):
+        run(cfg, checkpoint_dir=folder)  # the ServerApp refuses it too
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("disguise", ["index", "tensors"])
+def test_pickle_under_a_checkpoint_file_name_is_never_unpickled(disguise, pickle_payload, tmp_path):
+    payload, marker = pickle_payload
+    folder = tmp_path / "ckpt"
+    checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 1, "arrays": {"w": np.zeros(3)}})
+    target = folder / checkpoint.FILENAME if disguise == "index" else next(folder.glob(checkpoint.TENSORS_GLOB))
+    target.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="delete .* to start afresh"):
+        load_checkpoint(folder, "abc")
+    assert not marker.exists()
 
 
 def test_run_experiment_resumes_and_removes_its_checkpoint(results_tmp, monkeypatch):
@@ -223,18 +288,18 @@ def test_run_experiment_resumes_and_removes_its_checkpoint(results_tmp, monkeypa
     assert not folder.exists()
     path.unlink()
 
-    real_save = server.save_checkpoint
+    real_save = server_app.save_checkpoint
 
     def save_then_die(where, state):
         real_save(where, state)
         if state["round"] == 2:
             raise Killed("power cut")
 
-    monkeypatch.setattr(server, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(server_app, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
         paradigms.run_experiment(cfg)
     assert (folder / checkpoint.FILENAME).exists() and not path.exists()
-    monkeypatch.setattr(server, "save_checkpoint", real_save)
+    monkeypatch.setattr(server_app, "save_checkpoint", real_save)
     resumed = paradigms.run_experiment(cfg)
     assert resumed["history"]["resumed_after_rounds"] == [2]
     assert resumed["per_language"] == reference["per_language"]
@@ -272,15 +337,15 @@ def test_new_fields_at_their_default_keep_the_config_hash(values, expected, monk
     assert ExperimentConfig.from_dict({**values, "min_successful_clients": 1}).config_hash() != expected
 
 
-def test_committed_artifacts_keep_their_hash():
-    """Every committed artifact's recorded config still hashes to its recorded hash."""
-    from fedlib.config import results_dir
+def test_committed_artifacts_load_and_keep_their_hash():
+    """Every committed artifact loads, and its recorded config still hashes to its recorded hash."""
+    from fedlib.artifacts import load_artifact
+    from fedlib.config import REPO_ROOT
 
-    paths = sorted(results_dir().glob("*/*/*.json"))
+    paths = [p for p in sorted((REPO_ROOT / "results").glob("*/*/*.json")) if p.name != "lr-selection.json"]
     if not paths:
         pytest.skip("no result artifacts in this checkout")
     for path in paths:
-        artifact = json.loads(path.read_text())
-        if "config" not in artifact or "config_hash" not in artifact:
-            continue
+        artifact = load_artifact(path)
         assert ExperimentConfig.from_dict(artifact["config"]).config_hash() == artifact["config_hash"], path
+        assert path.name == f"{artifact['run_name']}.json", path

@@ -4,10 +4,10 @@ import pytest
 
 from fedlib.config import get_profile
 from fedlib.experiment import ExperimentConfig
-from fedlib.report import (budget_arms, budget_curve, budget_summary, communication_table, paper_arms,
-                           run_comparison)
+from fedlib.report import budget_arms, budget_curve, budget_summary, communication_table, paper_arms, run_comparison
 
 LANGS = ("en", "de")
+SMOKE = get_profile("smoke")
 
 
 def test_task_budgets_override_the_profile_defaults():
@@ -18,11 +18,11 @@ def test_task_budgets_override_the_profile_defaults():
     assert nc.val_per_client == cpu.val_per_client
     # An explicit value still wins over the task's budget.
     assert ExperimentConfig(task="xnli", profile="cpu", train_per_client=3).resolved().train_per_client == 3
-    assert f"{xnli.train_per_client} training" in budget_summary("xnli", profile="cpu")
+    assert f"{xnli.train_per_client} training" in budget_summary("xnli", cpu)
 
 
 def test_budget_curve_has_one_point_per_paradigm_and_budget(results_tmp):
-    runs = run_comparison("nc_standin", budget_arms((4, 8)), languages=LANGS, progress=False)
+    runs = run_comparison("nc_standin", budget_arms((4, 8)), profile=SMOKE, languages=LANGS, progress=False)
     curve = budget_curve(runs)
     assert sorted(map(tuple, curve[["paradigm", "train_per_client"]].values.tolist())) == [
         ("federated", 4), ("federated", 8), ("monolingual", 4), ("monolingual", 8)]
@@ -30,8 +30,8 @@ def test_budget_curve_has_one_point_per_paradigm_and_budget(results_tmp):
 
 
 def test_communication_is_read_from_the_records(results_tmp):
-    arms = [a for a in paper_arms() if a.key in ("federated", "federated-full")]
-    runs = run_comparison("nc_standin", arms, languages=LANGS, progress=False)
+    arms = [a for a in paper_arms(SMOKE) if a.key in ("federated", "federated-full")]
+    runs = run_comparison("nc_standin", arms, profile=SMOKE, languages=LANGS, progress=False)
     table = communication_table(runs).set_index("method")
     # Four bytes per float32 parameter plus the record's framing: never less than the raw arrays.
     for method in ("prompt", "full"):
@@ -41,7 +41,8 @@ def test_communication_is_read_from_the_records(results_tmp):
 
 
 def test_load_only_never_trains(results_tmp):
-    runs = run_comparison("nc_standin", paper_arms(), languages=LANGS, load_only=True, progress=False)
+    runs = run_comparison("nc_standin", paper_arms(SMOKE), profile=SMOKE, languages=LANGS, load_only=True,
+                          progress=False)
     assert runs.empty and not (results_tmp.exists() and any(results_tmp.rglob("*.json")))
 
 
@@ -49,7 +50,46 @@ def test_artifact_inventory_lists_every_run_with_its_wall_time(results_tmp):
     from fedlib.artifacts import artifact_inventory
 
     assert artifact_inventory("smoke").empty
-    run_comparison("nc_standin", paper_arms()[:2], languages=LANGS, progress=False)
+    run_comparison("nc_standin", paper_arms(SMOKE)[:2], profile=SMOKE, languages=LANGS, progress=False)
     inventory = artifact_inventory("smoke")
     assert sorted(inventory["paradigm"]) == ["centralized", "monolingual"]
     assert (inventory["wall_seconds"] > 0).all() and inventory["accuracy"].between(0, 1).all()
+
+
+def test_the_profile_passed_wins_over_the_environment(results_tmp, monkeypatch):
+    # The profile is chosen once, where a chapter or command starts; nothing below reads it again.
+    monkeypatch.setenv("FEDLIB_PROFILE", "cpu")
+    paper = get_profile("paper")
+    arms = paper_arms(paper)
+    assert [a.max_seeds for a in arms if a.key == "federated-lora"] == [paper.secondary_seeds]
+    monkeypatch.setenv("FEDLIB_PROFILE", "smoke")
+    runs = run_comparison("nc_standin", arms[:2], profile=SMOKE, seeds=(0,), languages=LANGS, progress=False)
+    assert set(runs["profile"]) == {"smoke"} and set(runs["backbone"]) == {SMOKE.backbone}
+
+
+def test_a_resolved_config_reads_nothing_from_the_environment_again(monkeypatch):
+    from fedlib.client_datasets import build_clients
+    from fedlib.experiment import ResolvedConfig
+
+    cfg = ExperimentConfig(task="nc_standin", languages=LANGS, profile="smoke").resolved()
+    assert isinstance(cfg, ResolvedConfig) and cfg.resolved() is cfg
+    for name in ("FEDLIB_PROFILE", "FEDLIB_BACKBONE", "FEDLIB_PRECISION", "FEDLIB_DEVICE"):
+        monkeypatch.setenv(name, "not-a-valid-value")
+    assert [c.lang for c in build_clients(cfg)] == list(LANGS)
+    assert cfg.config_hash() == ExperimentConfig.from_json(cfg.to_json()).config_hash()
+    with pytest.raises(ValueError, match="FEDLIB_PROFILE"):  # a plain config does read them, and refuses
+        ExperimentConfig(task="nc_standin", languages=LANGS).resolved()
+
+
+def test_efficiency_numbers_find_the_budget_where_federated_matches_monolingual():
+    import pandas as pd
+
+    from fedlib.report import efficiency_numbers
+
+    curve = pd.DataFrame({"paradigm": ["federated"] * 3 + ["monolingual"] * 3,
+                          "train_per_client": [8, 16, 32] * 2, "mean": [50, 70, 80, 30, 50, 65]})
+    numbers = efficiency_numbers(curve)
+    assert numbers["eff_matching_budget"] == 16  # federated with 16 rows (70) >= monolingual with 32 (65)
+    assert (numbers["eff_small_federated"], numbers["eff_large_monolingual"]) == (50.0, 65.0)
+    never = curve.assign(mean=[10, 20, 30, 30, 50, 65])
+    assert efficiency_numbers(never)["eff_matching_budget"] == -1

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fedlib import kernels, runtime
-from fedlib.experiment import ExperimentConfig
+from fedlib.experiment import ExperimentConfig, ResolvedConfig
 from fedlib.methods import METHODS
 from fedlib.model import ModelSpec, get_bundle
 from fedlib.training import encode, evaluate, train_local
@@ -73,7 +73,7 @@ def test_config_records_precision_and_keeps_fp32_hashes(monkeypatch):
     assert smoke(precision="fp32", device="cpu").config_hash() == fp32.config_hash()  # device is not identity
     monkeypatch.setenv("FEDLIB_PRECISION", "fp32")
     assert smoke().precision == "fp32" and smoke().config_hash() == fp32.config_hash()
-    assert ExperimentConfig.from_json(bf16.to_json()) == bf16  # the transport keeps both fields
+    assert ResolvedConfig.from_json(bf16.to_json()) == bf16  # the transport keeps both fields
     with pytest.raises(ValueError, match="unknown precision"):
         smoke(precision="half")
 

@@ -24,21 +24,12 @@ from fedlib.data.errors import (
     UnknownLanguageError,
     UnknownTaskError,
 )
+from fedlib.data.languages import XLMR_CC100_LANGUAGES, in_xlmr_pretraining, language_name, script_of
 from fedlib.data.loader import features_for, load_report, load_task, offline_available
 from fedlib.data.partition import dirichlet_partition, iid_partition, partition_by_language, take_budget
 from fedlib.data.readers import few_shot_union
 from fedlib.data.splits import split_rows, xnli_split_rows
-from fedlib.data.tasks import (
-    TASKS,
-    XLMR_CC100_LANGUAGES,
-    SourceInfo,
-    TaskSpec,
-    few_shot_languages,
-    get_task,
-    in_xlmr_pretraining,
-    language_name,
-    script_of,
-)
+from fedlib.data.tasks import TASKS, SourceInfo, TaskSpec, few_shot_languages, get_task
 
 __all__ = [
     "TASKS",

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from fedlib.data.languages import in_xlmr_pretraining, language_name, script_of
 from fedlib.data.loader import load_report, load_task, resolve_source
-from fedlib.data.tasks import few_shot_languages, get_task, in_xlmr_pretraining, language_name, script_of
+from fedlib.data.tasks import few_shot_languages, get_task
 
 
 def tokens_per_word(texts: list[str], tokenizer) -> float:
@@ -43,7 +44,8 @@ def data_card(
     used = resolve_source(spec, source)
     dd = load_task(task, languages, source=used)
     report = load_report(task, languages, source=used)
-    removed = report[report["action"] == "removed"].groupby("lang")["count"].sum() if len(report) else pd.Series(dtype=int)
+    removed = (report[report["action"] == "removed"].groupby("lang")["count"].sum() if len(report)
+               else pd.Series(dtype=int))
     few = set(few_shot_languages(task, used))
     names = spec.label_names
     frames = {split: dd[split].to_pandas() for split in dd}

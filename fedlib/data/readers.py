@@ -196,7 +196,8 @@ def drop_empty(frame: pd.DataFrame, task: str, lang: str, has_pair: bool, notes:
 # --------------------------------------------------------------------------------------
 def _xnli_files(lang: str) -> dict[str, Path]:
     root = data_dir() / "xnli"
-    return {"dev": root / f"dev-{lang}.tsv.gz", "test": root / f"test-{lang}.tsv.gz", "labels": root / "test-labels.tsv"}
+    return {"dev": root / f"dev-{lang}.tsv.gz", "test": root / f"test-{lang}.tsv.gz",
+            "labels": root / "test-labels.tsv"}
 
 
 def _masakhanews_files(spec: TaskSpec, lang: str) -> dict[str, Path]:

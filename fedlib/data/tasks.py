@@ -4,8 +4,8 @@ Every task is described by a frozen :class:`TaskSpec` in :data:`TASKS`. The spec
 metadata; reading files happens in :mod:`fedlib.data.readers` (offline) and
 :mod:`fedlib.data.hub` (online).
 
-Language tables at the bottom of this module (script, XLM-R pre-training coverage) feed
-:func:`fedlib.data.data_card`.
+What is known about each language (name, script, codes, pre-training coverage) lives in
+:mod:`fedlib.data.languages`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from fedlib.data.errors import UnknownLanguageError, UnknownTaskError
+from fedlib.data.languages import get_language
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,9 +139,8 @@ SIB200_LANGUAGES = (
     "sna_Latn", "som_Latn", "tir_Ethi", "xho_Latn", "yor_Latn",
 )
 NC_LANGUAGES = ("en", "de", "es", "fr", "ru")
-NC_STANDIN_FILE_CODES = (
-    ("en", "eng_Latn"), ("de", "deu_Latn"), ("es", "spa_Latn"), ("fr", "fra_Latn"), ("ru", "rus_Cyrl"),
-)
+# The stand-in reads the SIB-200 files, which are named by FLORES-200 code.
+NC_STANDIN_FILE_CODES = tuple((lang, get_language(lang).flores) for lang in NC_LANGUAGES)
 MASAKHANEWS_FEW_SHOT_LANGUAGES = ("amh", "eng", "fra", "hau", "swa", "tir")
 
 # Split protocol of tasks shipped without a train split (XNLI; XGLUE NC from the Hub).
@@ -197,7 +197,8 @@ TASKS: dict[str, TaskSpec] = {
             url="https://github.com/masakhane-io/masakhane-news",
             licence="AFL-3.0 per the Hugging Face card; read as non-commercial research use",
             offline_dir="masakhanews",
-            commit="819be052e79e0a600e0ed4a7356594681cb5c4f3 (few_shot_pet: PET branch 032f0b7c28665c0fbcd4acfac37bbb25fa425c3a)",
+            commit=("819be052e79e0a600e0ed4a7356594681cb5c4f3 "
+                    "(few_shot_pet: PET branch 032f0b7c28665c0fbcd4acfac37bbb25fa425c3a)"),
             hub_id="masakhane/masakhanews",
             hub_config="{lang}",
         ),
@@ -281,77 +282,3 @@ def few_shot_languages(task: str, source: str = "offline") -> tuple[str, ...]:
     """Languages whose train split is only the few-shot samples (offline MasakhaNEWS), else ``()``."""
     spec = get_task(task)
     return spec.few_shot_languages if source == "offline" else ()
-
-
-# --------------------------------------------------------------------------------------
-# Language tables for the data card
-# --------------------------------------------------------------------------------------
-# ISO 639-3 / FLORES-200 codes of the task languages -> (English name, ISO 639-1 or None).
-LANGUAGE_INFO: dict[str, tuple[str, str | None]] = {
-    "ar": ("Arabic", "ar"), "bg": ("Bulgarian", "bg"), "de": ("German", "de"),
-    "el": ("Greek", "el"), "en": ("English", "en"), "es": ("Spanish", "es"),
-    "fr": ("French", "fr"), "hi": ("Hindi", "hi"), "ru": ("Russian", "ru"),
-    "sw": ("Swahili", "sw"), "th": ("Thai", "th"), "tr": ("Turkish", "tr"),
-    "ur": ("Urdu", "ur"), "vi": ("Vietnamese", "vi"), "zh": ("Chinese", "zh"),
-    "amh": ("Amharic", "am"), "eng": ("English", "en"), "fra": ("French", "fr"),
-    "hau": ("Hausa", "ha"), "ibo": ("Igbo", "ig"), "lin": ("Lingala", "ln"),
-    "lug": ("Luganda", "lg"), "orm": ("Oromo", "om"), "pcm": ("Nigerian Pidgin", None),
-    "run": ("Kirundi", "rn"), "sna": ("Shona", "sn"), "som": ("Somali", "so"),
-    "swa": ("Swahili", "sw"), "tir": ("Tigrinya", "ti"), "xho": ("Xhosa", "xh"),
-    "yor": ("Yoruba", "yo"),
-    "eng_Latn": ("English", "en"), "deu_Latn": ("German", "de"), "spa_Latn": ("Spanish", "es"),
-    "fra_Latn": ("French", "fr"), "rus_Cyrl": ("Russian", "ru"), "arb_Arab": ("Arabic", "ar"),
-    "bul_Cyrl": ("Bulgarian", "bg"), "ell_Grek": ("Greek", "el"), "hin_Deva": ("Hindi", "hi"),
-    "swh_Latn": ("Swahili", "sw"), "tha_Thai": ("Thai", "th"), "tur_Latn": ("Turkish", "tr"),
-    "urd_Arab": ("Urdu", "ur"), "vie_Latn": ("Vietnamese", "vi"),
-    "zho_Hans": ("Chinese (Simplified)", "zh"), "amh_Ethi": ("Amharic", "am"),
-    "hau_Latn": ("Hausa", "ha"), "ibo_Latn": ("Igbo", "ig"), "lin_Latn": ("Lingala", "ln"),
-    "lug_Latn": ("Luganda", "lg"), "gaz_Latn": ("West Central Oromo", "om"),
-    "run_Latn": ("Kirundi", "rn"), "sna_Latn": ("Shona", "sn"), "som_Latn": ("Somali", "so"),
-    "tir_Ethi": ("Tigrinya", "ti"), "xho_Latn": ("Xhosa", "xh"), "yor_Latn": ("Yoruba", "yo"),
-}
-
-# Writing system of each language as written in these datasets.
-SCRIPTS: dict[str, str] = {
-    "ar": "Arabic", "bg": "Cyrillic", "de": "Latin", "el": "Greek", "en": "Latin",
-    "es": "Latin", "fr": "Latin", "hi": "Devanagari", "ru": "Cyrillic", "sw": "Latin",
-    "th": "Thai", "tr": "Latin", "ur": "Arabic", "vi": "Latin", "zh": "Han",
-    "amh": "Ethiopic", "eng": "Latin", "fra": "Latin", "hau": "Latin", "ibo": "Latin",
-    "lin": "Latin", "lug": "Latin", "orm": "Latin", "pcm": "Latin", "run": "Latin",
-    "sna": "Latin", "som": "Latin", "swa": "Latin", "tir": "Ethiopic", "xho": "Latin",
-    "yor": "Latin",
-}
-_FLORES_SCRIPTS = {
-    "Latn": "Latin", "Arab": "Arabic", "Cyrl": "Cyrillic", "Grek": "Greek",
-    "Deva": "Devanagari", "Thai": "Thai", "Hans": "Han", "Ethi": "Ethiopic",
-}
-
-# The 100 languages of CC-100, XLM-R's pre-training corpus: Conneau et al. (2020),
-# "Unsupervised Cross-lingual Representation Learning at Scale", ACL, Table 6 (appendix);
-# the same list is the `language` tags of the FacebookAI/xlm-roberta-base model card.
-# ISO 639-1 codes; *_rom are romanised variants, my_zaw is Burmese in Zawgyi encoding.
-XLMR_CC100_LANGUAGES: frozenset[str] = frozenset(
-    """af am ar as az be bg bn bn_rom br bs ca cs cy da de el en eo es et eu fa fi fr fy ga
-    gd gl gu ha he hi hi_rom hr hu hy id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk
-    ml mn mr ms my my_zaw ne nl no om or pa pl ps pt ro ru sa sd si sk sl so sq sr su sv sw
-    ta ta_rom te te_rom th tl tr ug uk ur ur_rom uz vi xh yi zh zh_Hant""".split()
-)
-
-
-def language_name(lang: str) -> str:
-    return LANGUAGE_INFO.get(lang, (lang, None))[0]
-
-
-def script_of(lang: str) -> str:
-    """Writing system of ``lang`` ("Latin", "Ethiopic", ...); "unknown" when not tabulated."""
-    if lang in SCRIPTS:
-        return SCRIPTS[lang]
-    if "_" in lang:
-        return _FLORES_SCRIPTS.get(lang.split("_", 1)[1], "unknown")
-    return "unknown"
-
-
-def in_xlmr_pretraining(lang: str) -> bool:
-    """Whether XLM-R's CC-100 pre-training corpus covers ``lang`` (see XLMR_CC100_LANGUAGES)."""
-    iso1 = LANGUAGE_INFO.get(lang, (None, lang if len(lang) == 2 else None))[1]
-    return iso1 in XLMR_CC100_LANGUAGES

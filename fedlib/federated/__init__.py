@@ -1,9 +1,8 @@
 """Federated prompt tuning on Flower's Message API: apps, strategies, and three engines.
 
-Imports are lazy: ``flwr run`` imports this package to find the apps, and torch need not load twice.
+The engines' names are :data:`fedlib.experiment.ENGINES`. Imports are lazy: ``flwr run`` imports this
+package to find the apps, and torch need not load twice.
 """
-
-ENGINES = ("inprocess", "simulation", "deployment")
 
 
 def run_federated(config, **kwargs):
@@ -13,4 +12,4 @@ def run_federated(config, **kwargs):
     return run(config, **kwargs)
 
 
-__all__ = ["ENGINES", "run_federated"]
+__all__ = ["run_federated"]

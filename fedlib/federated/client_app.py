@@ -28,7 +28,6 @@ from fedlib.predictions import test_outcomes
 from fedlib.seeds import client_seed
 from fedlib.training import encode, evaluate, train_local
 
-
 SPLIT_PREFIX = {"validation": "val", "test": "test"}
 
 

@@ -8,7 +8,8 @@
 then submits the run with ``flwr run <app> <connection> --run-config <overrides.toml> --stream``
 and waits for the ServerApp to write its result (``result-path``). Every process it started, and
 every process those started (SuperExec, ``flwr-serverapp``, ``flwr-clientapp``), is stopped in a
-``finally``: SIGTERM to each process group, SIGKILL after a grace period.
+``finally``: SIGTERM to each process group, SIGKILL after a grace period (see
+:mod:`fedlib.federated.supervisor`).
 
 Isolation. Each process gets its own ``FLWR_HOME`` inside a temporary folder, so the Flower config
 file (``config.toml`` with the SuperLink connection), installed FABs, credentials and the
@@ -33,11 +34,8 @@ registered with ``flwr supernode register`` before the SuperNodes start.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -45,18 +43,17 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-from fedlib.experiment import ExperimentConfig
-from fedlib.federated.runconfig import CONFIG_KEY, config_to_run_config
+from fedlib.federated.result_file import result_path, wait_for_result
+from fedlib.federated.runconfig import CHECKPOINT_KEY, CONFIG_KEY, RESULT_KEY, config_to_run_config
+from fedlib.federated.supervisor import LOOPBACK, STOP_GRACE_S, ProcessRecord, Supervisor, free_ports
 
-HOST = "127.0.0.1"
+if TYPE_CHECKING:
+    from fedlib.experiment import ExperimentConfig
+
 CONNECTION = "fedlib-deployment"  # name of the SuperLink connection in the temporary Flower config
-RESULT_KEY = "result-path"
-CHECKPOINT_KEY = "checkpoint-dir"  # = fedlib.federated.server_app.CHECKPOINT_KEY (not imported: no torch here)
-STOP_GRACE_S = 10.0
-POLL_S = 0.25
-LOG_TAIL_LINES = 40
+RUN_END_GRACE_S = 10.0  # how long a finished `flwr run` may take to leave its result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,37 +77,19 @@ class NodeKeys:
     public_key: Path
 
 
-@dataclasses.dataclass
-class DeploymentRecord:
-    """What one :func:`run_deployment` call started; kept in :data:`last_deployment` for checks."""
-
-    workdir: Path
-    ports: list[int] = dataclasses.field(default_factory=list)
-    # Every process seen (children included): pid -> start time, so a reused pid is not mistaken.
-    pids: dict[int, float] = dataclasses.field(default_factory=dict)
-    logs: dict[str, Path] = dataclasses.field(default_factory=dict)
-    commands: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    events: list[tuple[float, str]] = dataclasses.field(default_factory=list)  # (seconds, what)
-    started: float = dataclasses.field(default_factory=time.monotonic)
-
-    def event(self, what: str) -> None:
-        self.events.append((round(time.monotonic() - self.started, 2), what))
-
-    def alive(self, table: dict[int, _Proc] | None = None) -> list[int]:
-        """The recorded processes still running (zombies count as gone)."""
-        table = _process_table() if table is None else table
-        return sorted(pid for pid, start in self.pids.items()
-                      if (info := table.get(pid)) is not None and not info.zombie and info.start == start)
+last_deployment: ProcessRecord | None = None  # what the latest run_deployment started, for checks
 
 
-last_deployment: DeploymentRecord | None = None
+class FlowerProcesses(Supervisor):
+    """Supervised Flower processes, each with a ``FLWR_HOME`` of its own unless given one (the CLI's)."""
+
+    def start(self, name: str, command: list[str], *, flwr_home: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
+        home = flwr_home or self.folder(name) / "flwr-home"
+        return super().start(name, command, env={**(env or {}), "FLWR_HOME": str(home)})
 
 
-# --------------------------------------------------------------------------------------------------
-# processes
-
-
-def _scripts_dir() -> Path:
+def scripts_dir() -> Path:
     """Folder of the console scripts of this interpreter's environment (flwr, flower-superlink, ...)."""
     candidates = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
     for folder in candidates:
@@ -120,191 +99,6 @@ def _scripts_dir() -> Path:
     if found is None:
         raise RuntimeError("flower-superlink is not installed in this environment (pip install 'flwr==1.41.*')")
     return Path(found).parent
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports: bind port 0, read the port, close."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((HOST, port)) == 0
-
-
-class _Proc(NamedTuple):
-    ppid: int
-    pgid: int
-    zombie: bool
-    start: float  # start time: with the pid, identifies a process (pids get reused)
-
-
-def _read_proc(pid: int) -> _Proc | None:
-    """One process's parent, group, state and start time from /proc; ``None`` if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and ')'
-    # fields[0] is field 3 of proc(5): state, ppid, pgrp, ..., starttime (field 22)
-    return _Proc(int(fields[1]), int(fields[2]), fields[0] in "ZX", float(fields[19]))
-
-
-def _process_table() -> dict[int, _Proc]:
-    """Every process: from /proc on Linux, else from psutil (when installed)."""
-    table: dict[int, _Proc] = {}
-    if os.path.isdir("/proc/self"):
-        for name in os.listdir("/proc"):
-            if name.isdigit() and (info := _read_proc(int(name))) is not None:
-                table[int(name)] = info
-        return table
-    try:
-        import psutil
-    except ImportError:
-        return table
-    for proc in psutil.process_iter(["pid", "ppid", "status", "create_time"]):
-        try:
-            table[proc.info["pid"]] = _Proc(proc.info["ppid"], os.getpgid(proc.info["pid"]),
-                                            proc.info["status"] == psutil.STATUS_ZOMBIE,
-                                            float(proc.info["create_time"]))
-        except (OSError, psutil.Error, TypeError):
-            continue
-    return table
-
-
-def _descendants(roots: Sequence[int], table: dict[int, _Proc]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for pid, info in table.items():
-        children.setdefault(info.ppid, []).append(pid)
-    found: set[int] = set()
-    stack = list(roots)
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
-
-
-def _command_name(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except OSError:
-        return "?"
-    words = [Path(a.decode(errors="replace")).name for a in argv[:3] if a]
-    return " ".join(words)
-
-
-class _Processes:
-    """The processes one deployment started, with their logs; stops them all (and their children)."""
-
-    def __init__(self, record: DeploymentRecord, env: dict[str, str]):
-        self.record = record
-        self.env = env
-        self.procs: dict[str, subprocess.Popen] = {}
-        self._files = []
-
-    def start(self, name: str, command: list[str], *, flwr_home: Path | None = None) -> subprocess.Popen:
-        folder = self.record.workdir / name
-        folder.mkdir(parents=True, exist_ok=True)
-        env = dict(self.env)
-        env["FLWR_HOME"] = str(flwr_home or folder / "flwr-home")
-        log_path = self.record.workdir / f"{name}.log"
-        log_file = open(log_path, "wb")  # noqa: SIM115 -- closed in stop_all
-        self._files.append(log_file)
-        proc = subprocess.Popen(
-            command, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,  # own process group: killpg reaches children
-        )
-        self.procs[name] = proc
-        self._remember(proc.pid, {}, name)
-        self.record.logs[name] = log_path
-        self.record.commands[name] = command
-        return proc
-
-    def _remember(self, pid: int, table: dict[int, _Proc], name: str | None = None) -> None:
-        info = table.get(pid) or _read_proc(pid)
-        if info is not None and pid not in self.record.pids:
-            self.record.pids[pid] = info.start
-            self.record.event(f"pid {pid} started: {name or _command_name(pid)}")
-
-    def track(self) -> list[int]:
-        """Record the descendants of every recorded process (SuperExec, ServerApp, ClientApps).
-
-        Returns the recorded processes still running.
-        """
-        for proc in self.procs.values():
-            proc.poll()  # reap our own children
-        table = _process_table()
-        alive = self.record.alive(table)
-        for pid in sorted(_descendants(alive, table)):
-            self._remember(pid, table)
-        return self.record.alive(table)
-
-    def _signal(self, sig: int) -> None:
-        """``sig`` to every running recorded process, and to the process groups they are in."""
-        own_group = os.getpgrp()
-        table = _process_table()
-        alive = self.record.alive(table)
-        # Our processes lead their own groups; a detached SuperExec leads another. Never our group.
-        for group in {table[pid].pgid for pid in alive} - {own_group, 0, 1}:
-            try:
-                os.killpg(group, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        for pid in alive:
-            try:
-                os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def stop_all(self, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM every process group and process, SIGKILL what is left after ``grace_s``."""
-        try:
-            if not self.track():
-                return
-            self._signal(signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
-            while self.track() and time.monotonic() < deadline:  # a child spawned meanwhile is ours too
-                time.sleep(0.1)
-            if self.track():
-                self._signal(signal.SIGKILL)
-                deadline = time.monotonic() + 5.0
-                while self.track() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-            for proc in self.procs.values():
-                try:
-                    proc.wait(timeout=5.0)
-                except subprocess.TimeoutExpired:
-                    pass
-        finally:
-            for f in self._files:
-                f.close()
-
-    def tails(self, lines: int = LOG_TAIL_LINES) -> str:
-        parts = []
-        for name, path in self.record.logs.items():
-            proc = self.procs.get(name)
-            code = None if proc is None else proc.poll()
-            status = "running" if code is None else f"exit code {code}"
-            try:
-                text = path.read_text(errors="replace").splitlines()[-lines:]
-            except OSError as err:
-                text = [f"<log unreadable: {err}>"]
-            parts.append(f"----- {name} ({status}; {path}) -----\n" + "\n".join(text))
-        return "\n".join(parts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,7 +147,7 @@ def write_flower_config(flwr_home: Path, port: int, tls: TlsFiles | None = None)
     """The Flower config file (``$FLWR_HOME/config.toml``) naming this SuperLink as the default."""
     import tomli_w
 
-    connection: dict = {"address": f"{HOST}:{port}"}
+    connection: dict = {"address": f"{LOOPBACK}:{port}"}
     if tls is None:
         connection["insecure"] = True
     else:
@@ -365,25 +159,26 @@ def write_flower_config(flwr_home: Path, port: int, tls: TlsFiles | None = None)
     return path
 
 
-def write_run_config(path: Path, cfg: ExperimentConfig, result_path: Path,
+def write_run_config(path: Path, cfg: ExperimentConfig, result: Path,
                      checkpoint_dir: Path | None = None) -> Path:
     """``--run-config`` overrides as a TOML file: no shell or TOML quoting of the JSON to get wrong."""
     import tomli_w
 
-    overrides = {**config_to_run_config(cfg), RESULT_KEY: str(result_path)}
+    overrides = {**config_to_run_config(cfg), RESULT_KEY: str(result)}
     if checkpoint_dir is not None:
         overrides[CHECKPOINT_KEY] = str(Path(checkpoint_dir).resolve())
     path.write_text(tomli_w.dumps(overrides), encoding="utf-8")
     return path
 
 
-def _child_env(workdir: Path) -> dict[str, str]:
+def child_env(workdir: Path) -> dict[str, str]:
+    """The environment of every process: this one's, with Flower isolated and fedlib's folders absolute."""
     from fedlib.config import asset_dirs, cache_dir, data_dir, results_dir
 
     env = dict(os.environ)
     for key in [k for k in env if k.startswith("FLWR_INTERNAL_")]:
         del env[key]  # would start legacy gRPC servers on fixed ports
-    scripts = str(_scripts_dir())
+    scripts = str(scripts_dir())
     env["PATH"] = scripts + os.pathsep + env.get("PATH", "")  # SuperLink/SuperNode exec flower-superexec
     env["PYTHONUNBUFFERED"] = "1"
     env["FLWR_TELEMETRY_ENABLED"] = "0"
@@ -407,7 +202,7 @@ def _child_env(workdir: Path) -> dict[str, str]:
 
 def superlink_command(scripts: Path, port: int, tls: TlsFiles | None, *, supernode_auth: bool = False) -> list[str]:
     """``flower-superlink`` on loopback: TLS when ``tls`` is given (else ``--insecure``)."""
-    command = [str(scripts / "flower-superlink"), "--host", HOST, "--port", str(port),
+    command = [str(scripts / "flower-superlink"), "--host", LOOPBACK, "--port", str(port),
                "--isolation", "subprocess", "--disable-runtime-dependency-installation"]
     if tls is None:
         command.append("--insecure")
@@ -427,8 +222,8 @@ def supernode_command(scripts: Path, link_port: int, port: int, node_config: str
     ``insecure`` defaults to "no TLS files given"; passing ``True`` with a TLS SuperLink is how a test
     checks that a plain-text node is refused.
     """
-    command = [str(scripts / "flower-supernode"), "--superlink", f"{HOST}:{link_port}",
-               "--host", HOST, "--port", str(port), "--isolation", "subprocess",
+    command = [str(scripts / "flower-supernode"), "--superlink", f"{LOOPBACK}:{link_port}",
+               "--host", LOOPBACK, "--port", str(port), "--isolation", "subprocess",
                "--node-config", node_config, "--max-wait-time", str(int(max_wait_s))]
     if insecure if insecure is not None else tls is None:
         command.append("--insecure")
@@ -439,7 +234,7 @@ def supernode_command(scripts: Path, link_port: int, port: int, node_config: str
     return command
 
 
-def register_supernode(procs: _Processes, scripts: Path, cli_home: Path, keys: NodeKeys, name: str,
+def register_supernode(procs: FlowerProcesses, scripts: Path, cli_home: Path, keys: NodeKeys, name: str,
                        deadline: float) -> None:
     """``flwr supernode register <public key>``: only registered keys may join an auth SuperLink."""
     proc = procs.start(name, [str(scripts / "flwr"), "supernode", "register", str(keys.public_key), CONNECTION],
@@ -452,25 +247,30 @@ def register_supernode(procs: _Processes, scripts: Path, cli_home: Path, keys: N
         raise RuntimeError(f"{name}: registering the public key {keys.public_key} failed (code {rc})")
 
 
-def _wait_listening(procs: _Processes, name: str, port: int, deadline: float) -> None:
-    proc = procs.procs[name]
-    while not _listening(port):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited (code {proc.returncode}) before listening on port {port}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name} is not listening on {HOST}:{port}")
-        time.sleep(POLL_S)
+def _run_watch(procs: FlowerProcesses, deadline: float, timeout_s: float):
+    """The check to poll the result with: raises when the SuperLink or a SuperNode exits, when
+    ``flwr run`` fails or ends without a result, or when ``deadline`` passes."""
+    infra = [n for n in procs.procs if n == "superlink" or n.startswith("supernode-")]
+    run_proc = procs.procs["flwr-run"]
+    run_ended_at: float | None = None
 
+    def check() -> None:
+        nonlocal run_ended_at
+        now = time.monotonic()
+        procs.track()
+        for name in infra:
+            if procs.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited (code {procs.procs[name].returncode}) during the run")
+        if run_proc.poll() is not None:
+            if run_proc.returncode != 0:
+                raise RuntimeError(f"`flwr run` failed (code {run_proc.returncode})")
+            run_ended_at = run_ended_at or now
+            if now - run_ended_at > RUN_END_GRACE_S:
+                raise RuntimeError("the run ended without writing a result (see the ServerApp log in flwr-run.log)")
+        if now > deadline:
+            raise TimeoutError(f"no result after {timeout_s:.0f} s")
 
-def _read_result(path: Path) -> bool:
-    """Whether the ServerApp has finished writing the result (JSON complete, arrays next to it)."""
-    if not (path.exists() and path.with_suffix(".npz").exists()):
-        return False
-    try:
-        json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False  # still being written
-    return True
+    return check
 
 
 def run_deployment(
@@ -497,7 +297,6 @@ def run_deployment(
     """
     global last_deployment
     from fedlib.client_datasets import build_clients
-    from fedlib.federated.engines import _load_result
 
     cfg = cfg.resolved()
     clients = build_clients(cfg)
@@ -518,24 +317,24 @@ def run_deployment(
     with tempfile.TemporaryDirectory(prefix="fedlib-deploy-") as tmp:
         base = Path(workdir).resolve() if workdir is not None else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        record = DeploymentRecord(workdir=base)
+        record = ProcessRecord(workdir=base)
         event = record.event
         last_deployment = record
-        scripts = _scripts_dir()
-        procs = _Processes(record, _child_env(base))
+        scripts = scripts_dir()
+        procs = FlowerProcesses(record, child_env(base))
         deadline = record.started + timeout_s
-        result_path = base / "result" / "history.json"
+        result = result_path(base / "result")
         for stale in (base / "result", base / "app"):  # a reused workdir must not answer for this run
             shutil.rmtree(stale, ignore_errors=True)
-        result_path.parent.mkdir(parents=True)
+        result.parent.mkdir(parents=True)
         try:
-            link_port, *node_ports = _free_ports(1 + num_clients)
+            link_port, *node_ports = free_ports(1 + num_clients)
             record.ports = [link_port, *node_ports]
 
             # SuperLink: Fleet + Control + Runtime HTTP APIs on one port; ServerApps in subprocesses.
             command = superlink_command(scripts, link_port, tls, supernode_auth=supernode_keys is not None)
             procs.start("superlink", command)
-            _wait_listening(procs, "superlink", link_port, deadline)
+            procs.wait_listening("superlink", link_port, deadline)
             event("superlink listening")
 
             # The CLI's Flower config: one connection to this SuperLink, in a throwaway FLWR_HOME.
@@ -553,30 +352,12 @@ def run_deployment(
                 procs.start(f"supernode-{i}", command)
 
             app_dir = stage_app(base / "app")
-            overrides = write_run_config(base / "run_config.toml", cfg, result_path, checkpoint_dir)
+            overrides = write_run_config(base / "run_config.toml", cfg, result, checkpoint_dir)
             # --stream keeps the CLI attached until the run ends, and logs the ServerApp's output.
             run_cmd = [str(scripts / "flwr"), "run", str(app_dir), CONNECTION,
                        "--run-config", str(overrides), "--stream"]
-            run_proc = procs.start("flwr-run", run_cmd, flwr_home=cli_home)
-
-            infra = [n for n in procs.procs if n == "superlink" or n.startswith("supernode-")]
-            run_ended_at: float | None = None
-            while not _read_result(result_path):
-                now = time.monotonic()
-                procs.track()
-                for name in infra:
-                    if procs.procs[name].poll() is not None:
-                        raise RuntimeError(f"{name} exited (code {procs.procs[name].returncode}) during the run")
-                if run_proc.poll() is not None:
-                    if run_proc.returncode != 0:
-                        raise RuntimeError(f"`flwr run` failed (code {run_proc.returncode})")
-                    run_ended_at = run_ended_at or now
-                    if now - run_ended_at > 10.0:
-                        raise RuntimeError("the run ended without writing a result (see the ServerApp log "
-                                           "in flwr-run.log)")
-                if now > deadline:
-                    raise TimeoutError(f"no result after {timeout_s:.0f} s")
-                time.sleep(POLL_S)
+            procs.start("flwr-run", run_cmd, flwr_home=cli_home)
+            history = wait_for_result(result, _run_watch(procs, deadline, timeout_s))
             event("result written")
         except Exception as err:
             procs.stop_all(stop_grace_s)
@@ -587,4 +368,4 @@ def run_deployment(
         finally:
             procs.stop_all(stop_grace_s)  # no-op the second time round
             event("all stopped")
-        return _load_result(result_path)
+        return history

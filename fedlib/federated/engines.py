@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import tempfile
 import time
@@ -20,7 +19,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from uuid import uuid4
 
-import numpy as np
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
@@ -29,11 +27,13 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
+from fedlib.federated.checkpoint import refuse_pickles
 from fedlib.federated.client_app import build_client_app
+from fedlib.federated.deployment import run_deployment
+from fedlib.federated.result_file import read_result, result_path
 from fedlib.federated.runconfig import config_to_run_config
 from fedlib.federated.server_app import build_server_app, federate
 
-ENGINES = ("inprocess", "simulation", "deployment")
 CLIENT_EXCEPTION = 1  # error code of a reply whose ClientApp raised
 
 
@@ -118,15 +118,6 @@ def _run_inprocess(cfg: ExperimentConfig, num_clients: int, progress, checkpoint
         return federate(grid, cfg, progress=progress, checkpoint_dir=checkpoint_dir)
 
 
-def _load_result(path: Path) -> dict:
-    if not path.exists():
-        raise RuntimeError(f"the federated run wrote no result to {path}; see the log above")
-    history = json.loads(path.read_text())
-    with np.load(path.with_suffix(".npz")) as arrays:
-        history["_final_arrays"] = {k: arrays[k] for k in arrays.files}
-    return history
-
-
 def _run_simulation(cfg: ExperimentConfig, num_clients: int, checkpoint_dir) -> dict:
     from flwr.simulation import run_simulation
 
@@ -134,14 +125,14 @@ def _run_simulation(cfg: ExperimentConfig, num_clients: int, checkpoint_dir) -> 
     # (clients then train one after another, as on the in-process engine).
     gpus = 1.0 if (cfg.device or "cpu").startswith("cuda") else 0.0
     with tempfile.TemporaryDirectory(prefix="fedlib-sim-") as tmp:
-        result = Path(tmp) / "history.json"
+        result = result_path(tmp)
         run_simulation(
             server_app=build_server_app(cfg, result, checkpoint_dir), client_app=build_client_app(cfg),
             num_supernodes=num_clients,
             backend_config={"client_resources": {"num_cpus": 1, "num_gpus": gpus},
                             "init_args": {"logging_level": "ERROR", "log_to_driver": False}},
         )
-        return _load_result(result)
+        return read_result(result)
 
 
 def run_federated(config: ExperimentConfig, *, progress=None, checkpoint_dir: str | Path | None = None) -> dict:
@@ -154,14 +145,13 @@ def run_federated(config: ExperimentConfig, *, progress=None, checkpoint_dir: st
     num_clients = len(build_clients(cfg))
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir).resolve()  # the ServerApp may run in another folder
+        refuse_pickles(checkpoint_dir)  # here, before any engine starts: a clear error, not a dead ServerApp
     started = time.perf_counter()
     if cfg.engine == "inprocess":
         history = _run_inprocess(cfg, num_clients, progress, checkpoint_dir)
     elif cfg.engine == "simulation":
         history = _run_simulation(cfg, num_clients, checkpoint_dir)
     else:
-        from fedlib.federated.deployment import run_deployment
-
         history = run_deployment(cfg, num_clients, checkpoint_dir=checkpoint_dir)
     history["engine_seconds"] = time.perf_counter() - started
     return history

@@ -8,11 +8,11 @@ import torch
 from flwr.app import ArrayRecord, RecordDict
 
 
-def state_to_arrays(state: "OrderedDict[str, torch.Tensor]") -> ArrayRecord:
+def state_to_arrays(state: OrderedDict[str, torch.Tensor]) -> ArrayRecord:
     return ArrayRecord(OrderedDict((k, v.detach().cpu()) for k, v in state.items()))
 
 
-def arrays_to_state(arrays: ArrayRecord) -> "OrderedDict[str, torch.Tensor]":
+def arrays_to_state(arrays: ArrayRecord) -> OrderedDict[str, torch.Tensor]:
     return arrays.to_torch_state_dict()
 
 

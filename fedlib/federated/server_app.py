@@ -8,27 +8,34 @@ message, early stopping on validation across rounds, and the test score of the b
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
-
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from fedlib.client_datasets import build_clients
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated.checkpoint import (arrays_to_numpy, load_checkpoint, numpy_to_arrays, restore_rng_state,
-                                         restore_strategy_state, rng_state, save_checkpoint, strategy_state)
+from fedlib.federated.checkpoint import (
+    arrays_to_numpy,
+    load_checkpoint,
+    numpy_to_arrays,
+    restore_rng_state,
+    restore_strategy_state,
+    rng_state,
+    save_checkpoint,
+    strategy_state,
+)
 from fedlib.federated.client_app import IDENTIFY
-from fedlib.predictions import encode_labels
 from fedlib.federated.records import arrays_to_state, payload_bytes, state_to_arrays
-from fedlib.federated.runconfig import config_from_context
+from fedlib.federated.result_file import FINAL_ARRAYS, write_result
+from fedlib.federated.runconfig import CHECKPOINT_KEY, RESULT_KEY, config_from_context
 from fedlib.federated.strategies import make_strategy
 from fedlib.model import get_bundle, model_spec, num_labels_of
+from fedlib.predictions import encode_labels
 
 log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 3600.0
@@ -58,8 +65,12 @@ def _split_replies(replies) -> tuple[list[Message], list[Message]]:
     return ok, failed
 
 
-class _Round:
-    """Who is who, and the failures of a run: node ids are the transport's, clients are ours."""
+class ClientRegistry:
+    """One run's clients: which node is which client, and what failed where.
+
+    Node ids are the transport's, client indices are ours (``partition-id``); the registry maps one
+    to the other (from the identify step) so that a failure names its client and language.
+    """
 
     def __init__(self, cfg: ExperimentConfig, names: list[str], langs: list[str], history: dict):
         self.names, self.langs, self.history = names, langs, history
@@ -99,41 +110,53 @@ class _Round:
         )
 
 
-def _identify(grid: Grid, ids: _Round, num_clients: int) -> None:
+def _identify(grid: Grid, registry: ClientRegistry, num_clients: int) -> None:
     """Ask every node which client it is, so that a failure can name its client (language)."""
     node_ids = sorted(grid.get_node_ids())
     if len(node_ids) > num_clients:
         raise ValueError(
             f"{len(node_ids)} nodes are connected but the experiment has only {num_clients} clients "
-            f"{ids.names}; start one node per client"
+            f"{registry.names}; start one node per client"
         )
     messages = [Message(RecordDict(), dst_node_id=node_id, message_type=IDENTIFY) for node_id in node_ids]
     ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
     for reply in ok:
         index = _client_index(reply)
-        other = next((n for n, i in ids.node_client.items() if i == index), None)
+        other = next((n for n, i in registry.node_client.items() if i == index), None)
         if other is not None:
             raise ValueError(f"nodes {other} and {reply.metadata.src_node_id} both claim partition-id {index}; "
                              "every client needs its own partition-id")
-        ids.node_client[reply.metadata.src_node_id] = index
-    failures = ids.record_failures(0, "identify", failed)
-    ids.check(0, "identify", ok, len(messages), failures)
+        registry.node_client[reply.metadata.src_node_id] = index
+    failures = registry.record_failures(0, "identify", failed)
+    registry.check(0, "identify", ok, len(messages), failures)
 
 
-def _evaluate(grid, strategy, server_round, arrays, split, ids: _Round) -> dict[str, dict]:
+def _evaluate(grid, strategy, server_round, arrays, split, registry: ClientRegistry) -> dict[str, dict]:
     """Ask every client to evaluate ``arrays`` on its ``split``; metrics per language."""
     messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord({"split": split}), grid))
     ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
-    failures = ids.record_failures(server_round, f"evaluate-{split}", failed)
-    ids.check(server_round, f"evaluate-{split}", ok, len(messages), failures)
+    failures = registry.record_failures(server_round, f"evaluate-{split}", failed)
+    registry.check(server_round, f"evaluate-{split}", ok, len(messages), failures)
     per_language: dict[str, dict] = {}
     for reply in ok:
         metrics = reply.content["metrics"]
         entry = {k.replace("-", "_"): (encode_labels(v, separator=k.endswith("counts")) if isinstance(v, list)
                                        else float(v))
                  for k, v in metrics.items() if k != "client-index"}
-        per_language.setdefault(ids.langs[_client_index(reply)], entry)  # a language's shards share its eval sets
+        per_language.setdefault(registry.langs[_client_index(reply)], entry)  # a language's shards share its eval sets
     return per_language
+
+
+def track_best_round(best: dict | None, stale: int, server_round: int, val_accuracy: float, patience: int,
+                     **kept) -> tuple[dict, int, bool]:
+    """Early stopping across rounds: ``(best, stale, stop)`` once ``server_round`` scored ``val_accuracy``.
+
+    A better round becomes ``best`` (its round, its accuracy and ``kept``, e.g. its parameters); any
+    other adds one to ``stale``, and ``stop`` is true once ``patience`` rounds in a row did not improve.
+    """
+    if best is None or val_accuracy > best["val_accuracy"]:
+        return {"round": server_round, "val_accuracy": val_accuracy, **kept}, 0, False
+    return best, stale + 1, stale + 1 >= patience
 
 
 def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
@@ -156,8 +179,8 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
     strategy = make_strategy(cfg, len(clients))
     wait_for_nodes(grid, len(clients))
     history: dict = {"rounds": [], "failures": [], "clients": names}
-    ids = _Round(cfg, names, langs, history)
-    _identify(grid, ids, len(clients))
+    registry = ClientRegistry(cfg, names, langs, history)
+    _identify(grid, registry, len(clients))
     identify_failures = list(history["failures"])
     saved = load_checkpoint(checkpoint_dir, config_hash) if checkpoint_dir is not None else None
     if saved is None:
@@ -168,7 +191,7 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
         arrays = numpy_to_arrays(saved["arrays"])
         best = None if saved["best"] is None else {**saved["best"], "arrays": numpy_to_arrays(saved["best"]["arrays"])}
         stale, first_round, done = saved["stale"], saved["round"] + 1, saved["done"]
-        history = ids.history = saved["history"]
+        history = registry.history = saved["history"]
         history["failures"] += identify_failures
         history.setdefault("resumed_after_rounds", []).append(saved["round"])
         restore_strategy_state(strategy, saved["strategy"])
@@ -181,8 +204,8 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
         messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(), grid))
         sent = {m.metadata.dst_node_id: payload_bytes(m.content) for m in messages}
         ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
-        failures = ids.record_failures(server_round, "train", failed)
-        ids.check(server_round, "train", ok, len(messages), failures)
+        failures = registry.record_failures(server_round, "train", failed)
+        registry.check(server_round, "train", ok, len(messages), failures)
         new_arrays, _ = strategy.aggregate_train(server_round, ok)
         if new_arrays is None:
             raise RuntimeError(f"round {server_round}: the strategy {strategy!r} aggregated nothing")
@@ -196,22 +219,18 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
                 "seconds": float(m["seconds"]), "bytes_received": payload_bytes(reply.content),
                 "bytes_sent": sent.get(reply.metadata.src_node_id, 0),
             }
-        per_language = _evaluate(grid, strategy, server_round, arrays, "validation", ids)
-        for name, lang in zip(names, langs):  # a client that failed training is still evaluated
+        per_language = _evaluate(grid, strategy, server_round, arrays, "validation", registry)
+        for name, lang in zip(names, langs, strict=True):  # a client that failed training is still evaluated
             if lang in per_language:
-                clients_log.setdefault(name, {"lang": lang}).update({k: v for k, v in per_language[lang].items() if k.startswith("val_")})
+                validation = {k: v for k, v in per_language[lang].items() if k.startswith("val_")}
+                clients_log.setdefault(name, {"lang": lang}).update(validation)
         val_accuracy = sum(e["val_accuracy"] for e in per_language.values()) / max(len(per_language), 1)
         record = {"round": server_round, "val_accuracy": val_accuracy, "clients": clients_log,
                   "seconds": time.perf_counter() - started}
         history["rounds"].append(record)
-        if best is None or val_accuracy > best["val_accuracy"]:
-            best = {"round": server_round, "val_accuracy": val_accuracy, "arrays": arrays}
-            stale = 0
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                log.info("early stop after round %d (best round %d)", server_round, best["round"])
-                done = True
+        best, stale, done = track_best_round(best, stale, server_round, val_accuracy, cfg.patience, arrays=arrays)
+        if done:
+            log.info("early stop after round %d (best round %d)", server_round, best["round"])
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, {
                 "config_hash": config_hash, "round": server_round, "done": done,
@@ -222,19 +241,12 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
         if progress is not None:
             progress(record)
     # Test once, with the parameters of the round that did best on validation.
-    best["per_language"] = _evaluate(grid, strategy, best["round"], best.pop("arrays"), "test", ids)
+    best["per_language"] = _evaluate(grid, strategy, best["round"], best.pop("arrays"), "test", registry)
     history["best"] = best
     history["final_arrays_keys"] = sorted(arrays.keys())
-    # Dropped before JSON; kept for tests and the artifact's .npz.
-    history["_final_arrays"] = {k: np.asarray(v) for k, v in arrays_to_state(arrays).items()}
+    # Kept out of the history's JSON: for tests, and the result file's arrays.
+    history[FINAL_ARRAYS] = {k: np.asarray(v) for k, v in arrays_to_state(arrays).items()}
     return history
-
-
-def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
-    np.savez(path, **arrays)
-
-
-CHECKPOINT_KEY = "checkpoint-dir"  # run-config key: folder for round checkpoints ("" = none)
 
 
 def build_server_app(config: ExperimentConfig | None = None, result_path: str | Path | None = None,
@@ -249,11 +261,9 @@ def build_server_app(config: ExperimentConfig | None = None, result_path: str | 
     def main(grid: Grid, context: Context) -> None:
         cfg = config or config_from_context(context)
         history = federate(grid, cfg, checkpoint_dir=checkpoint_dir or context.run_config.get(CHECKPOINT_KEY) or None)
-        path = result_path or context.run_config.get("result-path")
+        path = result_path or context.run_config.get(RESULT_KEY)
         if path:
-            save_arrays(history["_final_arrays"], Path(path).with_suffix(".npz"))
-            history = {k: v for k, v in history.items() if not k.startswith("_")}
-            Path(path).write_text(json.dumps(history))
+            write_result(path, history)
 
     return app
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from flwr.serverapp.strategy import (DifferentialPrivacyClientSideFixedClipping, FedAdam, FedAvg, FedProx,
-                                     Strategy)
+from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAdam, FedAvg, FedProx, Strategy
 
 from fedlib.experiment import ExperimentConfig
 

