@@ -28,8 +28,10 @@ _NOT_CODE = (":(exclude)results", ":(exclude)benchmarks/results", ":(exclude)ben
 
 
 def artifact_path(config: ExperimentConfig) -> Path:
+    from fedlib.data import task_file_name
+
     cfg = config.resolved()
-    return results_dir() / cfg.profile / cfg.task / f"{config.run_name()}.json"
+    return results_dir() / cfg.profile / task_file_name(cfg.task) / f"{config.run_name()}.json"
 
 
 def force_requested() -> bool:
@@ -85,9 +87,12 @@ _TASK_FOLDERS = {"nc_standin": ("sib200",), "xglue_nc_de_sample": ("xglue_nc",)}
 
 
 def data_checksums(task: str) -> dict[str, str]:
-    """sha256 of the shipped files a task reads (from ``data/SHA256SUMS``)."""
-    from fedlib.data import get_task
+    """sha256 of the shipped files a task reads (from ``data/SHA256SUMS``); of a folder task, of each of
+    its files (``<language>/<file>``, relative to the folder that :func:`data_folder` names)."""
+    from fedlib.data import folder_record, get_task, is_folder_task
 
+    if is_folder_task(task):
+        return folder_record(task)["files"]
     sums_file = data_dir() / "SHA256SUMS"
     if not sums_file.exists():
         return {}
@@ -98,6 +103,17 @@ def data_checksums(task: str) -> dict[str, str]:
         if any(name.startswith(f"{folder}/") for folder in folders):
             sums[name] = digest
     return sums
+
+
+def data_folder(task: str) -> dict | None:
+    """What a folder task read, beyond its files' checksums: the folder's path, the column mapping, the
+    duplicates rule, the languages, the label set (in label-id order) and the fingerprint; ``None`` for a
+    shipped task."""
+    from fedlib.data import folder_record, is_folder_task
+
+    if not is_folder_task(task):
+        return None
+    return {key: value for key, value in folder_record(task).items() if key != "files"}
 
 
 def save_artifact(artifact: dict, path: Path) -> Path:

@@ -35,15 +35,23 @@ def _budget(dataset: Dataset, n: int | None, seed: int) -> Dataset:
 
 # Only these fields decide who holds which rows; runs differing elsewhere share the cached clients.
 _DATA_FIELDS = ("task", "languages", "seed", "train_per_client", "eval_per_client", "val_per_client",
-                "partition", "clients_per_language", "alpha", "protocol")
+                "partition", "clients_per_language", "alpha", "protocol", "data_fingerprint")
 
 
 @functools.lru_cache(maxsize=8)
-def _language_splits(task: str, languages: tuple[str, ...], protocol: int):
-    """Each language's (train, validation, test) under the data protocol, and the rows it removed."""
-    from fedlib.data import load_task, partition_by_language
+def _language_splits(task: str, languages: tuple[str, ...], protocol: int, fingerprint: str | None = None):
+    """Each language's (train, validation, test) under the data protocol, and the rows it removed.
+
+    ``fingerprint``: the folder task's files when the config was resolved; rows are read only from
+    those same files (a file changed since is refused, not trained on under the old identity).
+    """
+    from fedlib.data import DataError, data_fingerprint, load_task, partition_by_language
     from fedlib.protocol import apply_protocol
 
+    if fingerprint is not None and fingerprint != data_fingerprint(task):
+        raise DataError(f"the files of {task!r} changed since this config was resolved (data_fingerprint "
+                        f"{fingerprint[:12]}..., the files now {data_fingerprint(task)[:12]}...); resolve the "
+                        "config again to run on the files as they are")
     splits = load_task(task, list(languages))
     by_lang = {split: partition_by_language(splits[split]) for split in ("train", "validation", "test")}
     out, removed = {}, {}
@@ -57,8 +65,8 @@ def _language_splits(task: str, languages: tuple[str, ...], protocol: int):
 def protocol_report(config: ExperimentConfig) -> dict[str, dict[str, int]]:
     """Rows the config's data protocol moved or removed, per language (empty under protocol 1)."""
     cfg = config.resolved()
-    return {lang: counts for lang, counts in _language_splits(cfg.task, cfg.languages, cfg.protocol)[1].items()
-            if counts}
+    splits = _language_splits(cfg.task, cfg.languages, cfg.protocol, cfg.data_fingerprint)
+    return {lang: counts for lang, counts in splits[1].items() if counts}
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,7 +75,7 @@ def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
     from fedlib.protocol import TEST_SEED
 
     cfg = ExperimentConfig(**dict(zip(_DATA_FIELDS, data_key, strict=True)))
-    splits, _ = _language_splits(cfg.task, tuple(cfg.languages), cfg.protocol)
+    splits, _ = _language_splits(cfg.task, tuple(cfg.languages), cfg.protocol, cfg.data_fingerprint)
     test_seed = cfg.seed if cfg.protocol == 1 else TEST_SEED
     clients: list[ClientData] = []
     for lang in cfg.languages:

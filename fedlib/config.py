@@ -119,3 +119,52 @@ def get_profile(name: str | None = None) -> Profile:
         raise ValueError(
             f"unknown profile {name!r}; choose one of {sorted(PROFILES)} (FEDLIB_PROFILE)"
         ) from None
+
+
+# --------------------------------------------------------------------------------------
+# The Hugging Face hub: is it switched off, and can it be reached?
+# --------------------------------------------------------------------------------------
+HUB_PROBE_SECONDS = 3.0
+
+
+def env_flag(*names: str) -> str | None:
+    """The first of the environment variables ``names`` set to a true value (``1``, ``true``, ``yes``,
+    ``on``), as ``NAME=value``; ``None`` when none is."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return f"{name}={value}"
+    return None
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face hub's address (``HF_ENDPOINT``, else ``https://huggingface.co``)."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether the hub answers an HTTP ``HEAD`` within ``timeout`` seconds (name lookup included).
+
+    Any HTTP answer, even an error status, counts as reachable; proxies are honoured as ``urllib``
+    honours them (``HTTPS_PROXY`` ...). The probe runs in a daemon thread so that a hanging name
+    lookup cannot hold the caller longer than ``timeout``; a refused connection returns at once.
+    """
+    import threading
+    import urllib.error
+    import urllib.request
+
+    done, answer = threading.Event(), []
+
+    def probe() -> None:
+        try:
+            urllib.request.urlopen(urllib.request.Request(hub_endpoint(), method="HEAD"), timeout=timeout).close()
+            answer.append(True)
+        except urllib.error.HTTPError:
+            answer.append(True)  # an answer, even 4xx/5xx: the hub is there
+        except (OSError, ValueError):
+            answer.append(False)
+        finally:
+            done.set()
+
+    threading.Thread(target=probe, name="fedlib-hub-probe", daemon=True).start()
+    return done.wait(timeout) and answer[0]

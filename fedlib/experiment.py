@@ -29,7 +29,7 @@ _PARADIGM_METHOD = {"federated-full": "full", "federated-lora": "lora"}
 # Fields added after result artifacts were committed. The config hash (an artifact's identity) is
 # the hash of ``to_json()``; these fields enter that JSON only when set to something other than
 # their default, so every config that leaves them alone keeps the hash (and artifact) it had.
-_HASH_WHEN_SET = ("min_successful_clients", "dp_clipping_norm", "dp_noise_multiplier")
+_HASH_WHEN_SET = ("min_successful_clients", "dp_clipping_norm", "dp_noise_multiplier", "data_fingerprint")
 # Fields whose value decides the result but whose *legacy* value (the only one before the field
 # existed) is left out of the hash, so earlier artifacts keep their identity.
 _HASH_UNLESS = {"precision": "fp32", "protocol": 1}
@@ -77,6 +77,9 @@ class ExperimentConfig:
     precision: str | None = None
     device: str | None = None
     protocol: int | None = None  # data protocol (fedlib.protocol); None = the profile's
+    # A folder task's files (fedlib.data.data_fingerprint), filled when resolved: a changed file is a new
+    # identity, not an old artifact. Shipped tasks leave it None (their files are checked by SHA256SUMS).
+    data_fingerprint: str | None = None
 
     @property
     def num_clients(self) -> int | None:
@@ -92,8 +95,12 @@ class ExperimentConfig:
         ``$FEDLIB_PRECISION``, ``$FEDLIB_DEVICE``): entry points call it once and pass the
         :class:`ResolvedConfig` on.
         """
+        from fedlib.data import canonical_task_name, data_fingerprint, get_task
+
         profile = get_profile(self.profile)
-        fill: dict[str, Any] = {"profile": profile.name}
+        fill: dict[str, Any] = {"profile": profile.name, "task": canonical_task_name(self.task)}
+        if self.data_fingerprint is None:
+            fill["data_fingerprint"] = data_fingerprint(fill["task"])
         for field in ("rounds", "local_epochs", "lr", "batch_size", "max_length", "train_per_client",
                       "eval_per_client", "val_per_client", "patience", "num_virtual_tokens", "protocol"):
             if getattr(self, field) is None:
@@ -111,9 +118,7 @@ class ExperimentConfig:
         if self.languages is not None:
             fill["languages"] = tuple(self.languages)
         else:
-            from fedlib.data import get_task
-
-            fill["languages"] = tuple(get_task(self.task).languages)
+            fill["languages"] = tuple(get_task(fill["task"]).languages)
         return ResolvedConfig(**{**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, **fill})
 
     def validate(self) -> None:
@@ -168,20 +173,26 @@ class ExperimentConfig:
         if self.partition == "language" and self.clients_per_language != 1:
             problems.append("clients_per_language > 1 needs partition='dirichlet'")
         if self.languages is not None:
-            from fedlib.data import get_task
+            from fedlib.data import get_task, is_folder_task
 
             try:
-                known = set(get_task(self.task).languages)
+                spec = get_task(self.task)
             except (KeyError, ValueError) as err:
                 problems.append(str(err))
-            else:
-                unknown = [lang for lang in self.languages if lang not in known]
+            else:  # shipped languages, and for a task with a hub source the hub's (fedlib.data.tasks)
+                unknown = [lang for lang in self.languages if not spec.accepts(lang)]
                 if unknown:
-                    problems.append(f"languages {unknown} are not in task {self.task!r} ({sorted(known)})")
+                    problems.append(f"languages {unknown} are not in task {self.task!r} ({spec.valid_languages()})")
                 if not self.languages:
                     problems.append("languages is empty")
                 if len(set(self.languages)) != len(self.languages):
                     problems.append("languages has duplicates")
+                if self.is_federated and is_folder_task(self.task) and self.num_clients < 2:
+                    problems.append(
+                        f"a federated run needs at least two clients, and {len(self.languages)} language(s) "
+                        f"({', '.join(self.languages)}) of the folder's {', '.join(spec.languages)} make "
+                        f"{self.num_clients}: choose two or more languages (or partition='dirichlet' with "
+                        "clients_per_language >= 2), or run paradigm='monolingual'")
         if problems:
             raise ValueError("invalid experiment config:\n  - " + "\n  - ".join(problems))
 
@@ -226,9 +237,11 @@ class ExperimentConfig:
         return hashlib.sha256(self.resolved().identity_json().encode()).hexdigest()[:12]
 
     def run_name(self) -> str:
+        from fedlib.data import task_file_name
+
         cfg = self.resolved()
         tag = cfg.paradigm if cfg.paradigm != "federated" or cfg.partition == "language" else "federated-noniid"
-        return f"{cfg.task}-{tag}-{cfg.method}-s{cfg.seed}-{self.config_hash()}"
+        return f"{task_file_name(cfg.task)}-{tag}-{cfg.method}-s{cfg.seed}-{self.config_hash()}"
 
 
 _RESOLVED_FIELDS = ("profile", "backbone", "rounds", "local_epochs", "lr", "batch_size", "max_length", "patience",

@@ -19,6 +19,7 @@ from fedlib.artifacts import (
     SCHEMA_VERSION,
     artifact_path,
     data_checksums,
+    data_folder,
     environment,
     force_requested,
     load_artifact,
@@ -131,7 +132,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
     path = artifact_path(cfg)
     if path.exists() and not (force if force is not None else force_requested()):
         return load_artifact(path)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
     if cfg.paradigm == "monolingual":
         outcome = _monolingual(cfg, bundle, progress)
@@ -152,8 +153,14 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
         "parameters": {"total": params.total, "trainable": params.trainable,
                        "communicated": params.communicated, "by_group": params.trainable_by_group},
         "wall_seconds": time.perf_counter() - started,
+        # CPU time of this process, all threads: what a run cost on a shared machine, where wall time
+        # also counts waiting. Engines that train in other processes (simulation, deployment) leave it out.
+        "cpu_seconds": time.process_time() - cpu_started if cfg.engine == "inprocess" else None,
         **{k: v for k, v in outcome.items() if k != "per_language"},
     }
+    folder = data_folder(cfg.task)
+    if folder is not None:  # shipped tasks' artifacts keep the fields they always had
+        artifact["data_folder"] = folder
     save_artifact(artifact, path)
     shutil.rmtree(checkpoint_dir_for(path), ignore_errors=True)
     return artifact

@@ -243,7 +243,10 @@ def run_cost_hours(plan: TaskPlan, arm: Arm) -> float:
 
 
 def cpu_hours(artifact: dict) -> float:
-    """What a finished run cost: its wall-clock hours x the threads it ran with (recorded)."""
+    """What a finished run cost: its CPU time where recorded, else wall-clock hours x its threads
+    (an upper bound on a machine it shared with other work)."""
+    if artifact.get("cpu_seconds") is not None:
+        return artifact["cpu_seconds"] / 3600
     threads = artifact.get("environment", {}).get("torch_threads") or THREADS
     return artifact["wall_seconds"] / 3600 * threads
 

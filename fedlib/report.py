@@ -62,11 +62,12 @@ def run_comparison(task: str, arms: list[Arm], *, profile: Profile, seeds=None, 
     this to report only what has been computed).
     """
     from fedlib.artifacts import artifact_path, load_artifact
+    from fedlib.data import task_file_name
 
     seeds = tuple(seeds if seeds is not None else profile.seeds)
     rows = []
     jobs = [(arm, seed) for arm in arms for seed in seeds[: arm.max_seeds]]
-    for arm, seed in tqdm(jobs, desc=f"{task} runs", disable=progress is False or load_only):
+    for arm, seed in tqdm(jobs, desc=f"{task_file_name(task)} runs", disable=progress is False or load_only):
         config = ExperimentConfig(task=task, seed=seed, profile=profile.name, **{**common, **dict(arm.overrides)})
         if load_only:
             path = artifact_path(config)

@@ -221,6 +221,100 @@ def test_missing_hub_model_gives_offline_hint(tmp_path, monkeypatch):
     assert missing in str(info.value) and "hub" in str(info.value)
 
 
+XLMR = "FacebookAI/xlm-roberta-base"
+
+
+@pytest.fixture()
+def hub_model(monkeypatch):
+    """An external backbone whose loading is recorded: ``from_pretrained`` never touches the network."""
+    from fedlib.backbone import configs, loading
+
+    calls = []
+
+    class Recorder:
+        @staticmethod
+        def from_pretrained(name, **kwargs):
+            calls.append((name, kwargs))
+            return object()
+
+    for cls in ("AutoModel", "AutoModelForSequenceClassification", "AutoTokenizer"):
+        monkeypatch.setattr(loading, cls, Recorder)
+    for name in ("HF_HUB_OFFLINE", "FEDLIB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(configs, "_in_hub_cache", lambda name: False)
+    return calls
+
+
+def test_an_unreachable_hub_fails_at_once_with_what_to_do(hub_model, monkeypatch):
+    probes = []
+    monkeypatch.setattr(config, "hub_reachable", lambda *a, **k: probes.append(1) or False)
+    with pytest.raises(bb.BackboneUnavailableError) as info:
+        bb.load_backbone(XLMR, num_labels=3)
+    message = str(info.value)
+    assert probes == [1] and hub_model == []  # one probe, and from_pretrained never called
+    for words in ("could not be reached", "no answer from the Hugging Face hub", "Hugging Face cache",
+                  "'me5s-q4'", "FEDLIB_PROFILE=cpu", "FEDLIB_BACKBONE", "local folder"):
+        assert words in message, words
+    with pytest.raises(bb.BackboneUnavailableError, match="could not be reached"):
+        bb.load_tokenizer(XLMR)
+
+
+def test_hf_hub_offline_fails_without_probing(hub_model, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(config, "hub_reachable", lambda *a, **k: pytest.fail("probed"))
+    with pytest.raises(bb.BackboneUnavailableError, match=r"switched off \(HF_HUB_OFFLINE=1\)"):
+        bb.load_backbone(XLMR)
+    assert hub_model == []
+
+
+def test_a_cached_hub_model_loads_from_the_cache_and_a_reachable_hub_as_usual(hub_model, monkeypatch):
+    from fedlib.backbone import configs
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the cache needs no hub
+    monkeypatch.setattr(configs, "_in_hub_cache", lambda name: True)
+    bb.load_backbone(XLMR, num_labels=3)
+    assert hub_model == [(XLMR, {"local_files_only": True, "num_labels": 3}), (XLMR, {"local_files_only": True})]
+    hub_model.clear()
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(configs, "_in_hub_cache", lambda name: False)
+    monkeypatch.setattr(config, "hub_reachable", lambda *a, **k: True)
+    bb.load_backbone(XLMR, for_classification=False)
+    assert hub_model == [(XLMR, {}), (XLMR, {})]
+
+
+def test_the_hub_probe_answers_within_its_timeout(monkeypatch):
+    import http.server
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as closed:  # a port nobody listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    started = time.perf_counter()
+    assert not config.hub_reachable(timeout=2)
+    assert time.perf_counter() - started < 2
+
+    class Head(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)  # any answer counts
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Head)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}/")
+        assert config.hub_reachable(timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

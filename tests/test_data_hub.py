@@ -20,10 +20,14 @@ def _fake(builders: dict):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    hub._load.cache_clear()
+def _fresh_cache(monkeypatch):
+    for name in ("FEDLIB_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda *a, **k: True)  # the fakes below are the Hub
+    load = hub._load  # a test may replace it
+    load.cache_clear()
     yield
-    hub._load.cache_clear()
+    load.cache_clear()
 
 
 def _xnli():
@@ -104,3 +108,56 @@ def test_hub_failure_is_explained(monkeypatch):
         load_task("nc", "en")  # auto -> hub for nc
     with pytest.raises(SourceUnavailableError, match="only available offline"):
         load_task("xglue_nc_de_sample", source="hub")
+
+
+# ---------------------------------------------------------------------------------------------
+# Languages the project does not ship, from the hub source
+
+
+def _fake_sib_hub(monkeypatch) -> list:
+    """Replace the one function that calls ``datasets.load_dataset``; return the (id, config) it was asked."""
+    calls = []
+    monkeypatch.setattr(hub, "_load", lambda hub_id, config: calls.append((hub_id, config)) or _sib())
+    return calls
+
+
+def test_an_unshipped_sib200_language_comes_from_the_hub(monkeypatch):
+    calls = _fake_sib_hub(monkeypatch)
+    spec = get_task("sib200")
+    assert "kin_Latn" not in spec.languages and spec.accepts("kin_Latn") and spec.accepts("zul_Latn")
+    dd = load_task("sib200", ["eng_Latn", "kin_Latn"])  # auto: eng_Latn shipped, kin_Latn from the hub
+    assert calls == [("Davlan/sib200", "kin_Latn")]
+    assert dd["train"]["lang"].count("kin_Latn") == 10 and "eng_Latn" in dd["train"]["lang"]
+    assert "'hub' for kin_Latn" in dd["test"].info.description
+    assert "'offline' for eng_Latn" in dd["test"].info.description
+    load_task("sib200", "zul_Latn", source="hub")
+    assert calls[-1] == ("Davlan/sib200", "zul_Latn")
+
+
+def test_an_unshipped_language_passes_the_config_check_when_its_shape_is_right():
+    from fedlib.experiment import ExperimentConfig
+
+    ExperimentConfig(task="sib200", languages=("eng_Latn", "kin_Latn"), profile="smoke").resolved()
+    for bad in ("kin_latn", "kinLatn", "xx_Fake"):
+        with pytest.raises(ValueError, match=rf"\['{bad}'\] are not in task 'sib200'.*xxx_Xxxx"):
+            ExperimentConfig(task="sib200", languages=(bad,), profile="smoke").resolved()
+    # The tasks whose upstream languages are all shipped accept nothing more.
+    for task, lang in (("xnli", "ja"), ("masakhanews", "kin"), ("nc_standin", "kin_Latn")):
+        assert not get_task(task).accepts(lang)
+
+
+@pytest.mark.parametrize("offline", ["FEDLIB_OFFLINE", "unreachable", "source"])
+def test_offline_an_unshipped_language_names_the_shipped_ones_and_the_folder_route(offline, monkeypatch):
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("the hub was asked"))
+    source = "auto"
+    if offline == "FEDLIB_OFFLINE":
+        monkeypatch.setenv("FEDLIB_OFFLINE", "1")
+    elif offline == "unreachable":
+        monkeypatch.setattr(hub, "hub_reachable", lambda *a, **k: False)
+    else:
+        source = "offline"
+    with pytest.raises(SourceUnavailableError) as info:
+        load_task("sib200", ["eng_Latn", "kin_Latn"], source=source)
+    message = str(info.value)
+    assert "kin_Latn" in message and "not shipped" in message and "--data DIR" in message
+    assert all(lang in message for lang in get_task("sib200").languages)

@@ -32,6 +32,7 @@ def test_each_paradigm_writes_a_complete_artifact(paradigm, results_tmp):
     assert artifact["environment"]["packages"]["flwr"] == "1.41.0"
     assert artifact["data_checksums"], "the artifact must name the data files it read"
     assert artifact["parameters"]["trainable"] < artifact["parameters"]["total"]
+    assert 0 < artifact["cpu_seconds"] and artifact["wall_seconds"] > 0  # in-process: its own CPU time
     saved = json.loads(artifact_path(config(paradigm=paradigm)).read_text())
     assert saved["config_hash"] == artifact["config_hash"]
 

@@ -243,3 +243,10 @@ def test_the_learning_rate_is_chosen_on_validation(monkeypatch):
     assert len(configs) == 5 and len(arm.seeds) == 5 and len(plan.arm("fed-lora").seeds) == 3
     resolved = plan.config(arm, seed=0, lr=1e-3).resolved()
     assert (resolved.protocol, resolved.precision, resolved.eval_per_client) == (2, "bf16", 204)
+
+
+def test_a_runs_cost_is_its_cpu_time_where_recorded():
+    shared = {"wall_seconds": 3600.0, "environment": {"torch_threads": 2}}
+    assert plans.cpu_hours({**shared, "cpu_seconds": 1800.0}) == pytest.approx(0.5)  # waited half the time
+    assert plans.cpu_hours({**shared, "cpu_seconds": None}) == pytest.approx(2.0)  # bound: wall x threads
+    assert plans.cpu_hours(shared) == pytest.approx(2.0)

@@ -11,7 +11,9 @@
 * ``"tiny-random"`` -- a seeded, randomly initialised 2-layer XLM-R with the real tokenizer, for
   fast smoke tests.
 * anything containing ``/`` or naming an existing folder -- passed to ``from_pretrained``
-  (``FacebookAI/xlm-roberta-base`` in the paper profile; needs the hub or a local copy).
+  (``FacebookAI/xlm-roberta-base`` in the paper profile; needs the hub, a local copy or the local
+  Hugging Face cache; without them a :class:`BackboneUnavailableError` within seconds says what to
+  use instead, see :func:`~fedlib.backbone.configs.from_hub`).
 
 The cache is trusted only through its manifest: each build is assembled in a temporary folder,
 the manifest (source hashes and a sha256 of every saved file) is written last, and the folder is

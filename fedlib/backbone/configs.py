@@ -69,14 +69,65 @@ def backbone_kind(name: str) -> str:
     )
 
 
-def unavailable_error(name: str, exc: Exception) -> BackboneUnavailableError:
-    """The error for a hub id or path that ``from_pretrained`` could not load, with what to try."""
+def unavailable_error(name: str, exc: Exception | str) -> BackboneUnavailableError:
+    """The error for a hub id or path that cannot be loaded (``exc``: what failed), with what to do."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
     return BackboneUnavailableError(
-        f"cannot load backbone {name!r} with from_pretrained: {exc}\nIt is neither a complete "
-        "local folder nor reachable on the Hugging Face hub (machines without internet cannot "
-        "reach the hub). Use the built-in 'me5s-q4' backbone instead (FEDLIB_PROFILE=cpu), or "
-        "copy the model to a local folder and pass its path."
+        f"backbone {name!r} could not be reached: {exc}. It is neither a complete local folder nor in "
+        f"the local Hugging Face cache ({HF_HUB_CACHE}), and machines without internet cannot reach the hub. Use the "
+        "built-in 'me5s-q4' backbone instead (FEDLIB_PROFILE=cpu), set FEDLIB_BACKBONE to a local "
+        "folder holding the model (e.g. one written by save_pretrained), or run where the hub is reachable."
     )
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+
+
+def _in_hub_cache(name: str) -> bool:
+    """Whether the local Hugging Face cache holds ``name``'s config (the model may still be partial)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def _hub_unavailable() -> str | None:
+    """Why the hub cannot serve a model now (switched off, or no answer within a few seconds), else None."""
+    from fedlib.config import HUB_PROBE_SECONDS, env_flag, hub_endpoint, hub_reachable
+
+    switched_off = env_flag("HF_HUB_OFFLINE", "FEDLIB_OFFLINE")
+    if switched_off:
+        return f"the Hugging Face hub is switched off ({switched_off})"
+    if not hub_reachable():
+        return f"no answer from the Hugging Face hub ({hub_endpoint()}) within {HUB_PROBE_SECONDS:g} s"
+    return None
+
+
+def from_hub(load: Callable[..., object], name: str, **kwargs):
+    """``load(name, **kwargs)`` (a ``from_pretrained``) for an external backbone, without a minute of
+    retries when the hub is not there: a local folder loads as it is; a model in the local Hugging Face
+    cache loads with ``local_files_only``; anything else first checks that the hub is on
+    (``HF_HUB_OFFLINE`` / ``FEDLIB_OFFLINE``) and answers within a few seconds. Every failure is a
+    :class:`BackboneUnavailableError` saying what to do."""
+    if not Path(name).expanduser().exists():
+        if _looks_like_path(name):
+            raise unavailable_error(name, "there is no such local folder")
+        if _in_hub_cache(name):
+            try:
+                return load(name, local_files_only=True, **kwargs)
+            except (OSError, ValueError):
+                pass  # only part of it is cached: fetch the rest when the hub is there
+        reason = _hub_unavailable()
+        if reason:
+            raise unavailable_error(name, reason)
+    try:
+        return load(name, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise unavailable_error(name, f"from_pretrained failed ({type(exc).__name__}: {exc})") from exc
 
 
 def backbone_config(name: str = "me5s-q4", num_labels: int | None = None) -> PretrainedConfig:
@@ -91,10 +142,7 @@ def backbone_config(name: str = "me5s-q4", num_labels: int | None = None) -> Pre
         cfg = _KNOWN_CONFIGS[name]()
     else:
         assert kind == "external"
-        try:
-            cfg = AutoConfig.from_pretrained(name)
-        except (OSError, ValueError) as exc:
-            raise unavailable_error(name, exc) from exc
+        cfg = from_hub(AutoConfig.from_pretrained, name)
     if num_labels is not None:
         cfg.num_labels = num_labels
     return cfg

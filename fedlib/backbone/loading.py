@@ -17,7 +17,7 @@ from transformers import (
 
 from fedlib.backbone.builds import BUILDS
 from fedlib.backbone.cache import ensure_build
-from fedlib.backbone.configs import backbone_config, backbone_kind, unavailable_error
+from fedlib.backbone.configs import backbone_config, backbone_kind, from_hub
 from fedlib.backbone.console import quiet_transformers
 
 TINY_SEED = 0
@@ -67,16 +67,12 @@ def _load_tiny(num_labels: int | None, for_classification: bool):
 
 
 def _load_external(name: str, num_labels: int | None, for_classification: bool):
-    try:
-        if for_classification:
-            extra = {} if num_labels is None else {"num_labels": num_labels}
-            model = AutoModelForSequenceClassification.from_pretrained(name, **extra)
-        else:
-            model = AutoModel.from_pretrained(name)
-        tokenizer = AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError) as exc:
-        raise unavailable_error(name, exc) from exc
-    return model, tokenizer
+    if for_classification:
+        extra = {} if num_labels is None else {"num_labels": num_labels}
+        model = from_hub(AutoModelForSequenceClassification.from_pretrained, name, **extra)
+    else:
+        model = from_hub(AutoModel.from_pretrained, name)
+    return model, from_hub(AutoTokenizer.from_pretrained, name)
 
 
 def load_backbone(
@@ -88,8 +84,9 @@ def load_backbone(
     new ``num_labels``-way head (drawn from the global torch RNG, except for ``tiny-random``,
     which is seeded as a whole); otherwise the bare encoder (``XLMRobertaModel``, without pooler
     for the built-ins; ``num_labels`` is then ignored). Models are returned in eval mode.
-    Built-in names win over local folders of the same name. Hub ids need network access; set
-    ``HF_HUB_OFFLINE=1`` to fail fast instead of retrying for ~20 s.
+    Built-in names win over local folders of the same name. Hub ids load from the local Hugging Face
+    cache when it holds them, else need the hub: with ``HF_HUB_OFFLINE=1``, or when the hub does not
+    answer within a few seconds, a :class:`BackboneUnavailableError` says what to use instead.
     """
     kind = backbone_kind(name)
     if kind == "me5s-q4":
@@ -102,10 +99,7 @@ def load_backbone(
 def load_tokenizer(name: str = "me5s-q4") -> PreTrainedTokenizerFast:
     """The tokenizer of a backbone; for the built-ins (XLM-R's) without building any model."""
     if backbone_kind(name) == "external":
-        try:
-            return AutoTokenizer.from_pretrained(name)
-        except (OSError, ValueError) as exc:
-            raise unavailable_error(name, exc) from exc
+        return from_hub(AutoTokenizer.from_pretrained, name)
     folder = ensure_build(BUILDS["tokenizer"])
     try:
         return AutoTokenizer.from_pretrained(folder, local_files_only=True)

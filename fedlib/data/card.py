@@ -42,8 +42,8 @@ def data_card(
     """
     spec = get_task(task)
     used = resolve_source(spec, source)
-    dd = load_task(task, languages, source=used)
-    report = load_report(task, languages, source=used)
+    dd = load_task(task, languages, source=source)  # "auto" reads unshipped languages from the hub
+    report = load_report(task, languages, source=source)
     removed = (report[report["action"] == "removed"].groupby("lang")["count"].sum() if len(report)
                else pd.Series(dtype=int))
     few = set(few_shot_languages(task, used))

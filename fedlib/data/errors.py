@@ -40,6 +40,10 @@ class LabelError(DataError):
     """A row carries a label outside the task's label set."""
 
 
+class DuplicateRowError(DataError):
+    """The same text (and pair) occurs in two splits of one language of a folder task."""
+
+
 class ChecksumMismatchError(DataError):
     """A shipped file's SHA-256 differs from ``data/SHA256SUMS`` (or is not listed there)."""
 

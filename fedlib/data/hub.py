@@ -7,13 +7,17 @@ readers (:mod:`fedlib.data.readers`), so results stay comparable:
   like the offline dev file (2,000 train / 490 validation, same seed), test = test.
 * ``masakhanews`` -- ``masakhane/masakhanews`` config ``<lang>``: the official
   train/validation/test (full train for all 16 languages, unlike offline).
-* ``sib200`` / ``nc_standin`` -- ``Davlan/sib200`` config ``<flores code>``.
+* ``sib200`` / ``nc_standin`` -- ``Davlan/sib200`` config ``<flores code>``: any of its 205
+  languages, shipped or not (``load_task("sib200", "kin_Latn")`` reads this one from the Hub).
 * ``nc`` -- ``microsoft/xglue`` config ``nc``: XGLUE's train split is English-only, so each
   language's ``validation.<lang>`` (10,000 rows) is split 4:1 by row index into
   train/validation (seed as XNLI) and ``test.<lang>`` is the test split.
 
 Any failure (no network, dataset moved, script-based dataset refused by ``datasets>=4``)
-becomes a :class:`~fedlib.data.errors.SourceUnavailableError` that says what to use offline.
+becomes a :class:`~fedlib.data.errors.SourceUnavailableError` that says what to use offline. The
+Hub is asked only when it is on and answers: ``FEDLIB_OFFLINE=1``, or no answer within a few
+seconds, fails at once instead of after ``datasets``' retries; with ``HF_HUB_OFFLINE=1`` or
+``HF_DATASETS_OFFLINE=1``, ``datasets`` reads its local cache only.
 """
 
 from __future__ import annotations
@@ -22,24 +26,45 @@ import functools
 
 import pandas as pd
 
+from fedlib.config import HUB_PROBE_SECONDS, env_flag, hub_endpoint, hub_reachable
 from fedlib.data.errors import DataError, LabelError, SourceUnavailableError
 from fedlib.data.readers import Note, _clean, _frame, drop_empty, news_text
 from fedlib.data.splits import split_rows, xnli_split_rows
 from fedlib.data.tasks import XNLI_SPLIT_SEED, TaskSpec
 
 
+def _unavailable(hub_id: str, config: str | None, why: str) -> SourceUnavailableError:
+    err = SourceUnavailableError(
+        f"could not load {hub_id!r} (config {config!r}) from the Hugging Face Hub: {why}. Offline? Use "
+        "source='offline' with the shipped data (for XGLUE NC: task 'nc_standin')."
+    )
+    err.reason = why  # what read_language says for a language that is not shipped
+    return err
+
+
+def _hub_down() -> str | None:
+    """Why ``datasets`` should not be asked now, else None (its cache-only modes are left to it)."""
+    if env_flag("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        return None  # datasets reads its local cache and fails at once when the dataset is not there
+    switched_off = env_flag("FEDLIB_OFFLINE")
+    if switched_off:
+        return f"the Hub is switched off ({switched_off})"
+    if not hub_reachable():
+        return f"no answer from the Hub ({hub_endpoint()}) within {HUB_PROBE_SECONDS:g} s"
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _load(hub_id: str, config: str | None):
+    why = _hub_down()
+    if why:
+        raise _unavailable(hub_id, config, why)
     try:
         from datasets import load_dataset
 
         return load_dataset(hub_id, config)
     except Exception as exc:  # noqa: BLE001 - any Hub failure gets the same advice
-        raise SourceUnavailableError(
-            f"could not load {hub_id!r} (config {config!r}) from the Hugging Face Hub: "
-            f"{type(exc).__name__}: {exc}. Offline? Use source='offline' with the shipped data "
-            f"(for XGLUE NC: task 'nc_standin')."
-        ) from exc
+        raise _unavailable(hub_id, config, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _labels_as_str(split, column: str) -> pd.Series:
@@ -67,7 +92,12 @@ def read_language(spec: TaskSpec, lang: str) -> tuple[pd.DataFrame, tuple[Note, 
     if src.hub_id is None:
         raise SourceUnavailableError(f"task {spec.name!r} has no Hugging Face Hub source; use source='offline'")
     config = src.hub_config.format(lang=spec.file_code(lang)) if src.hub_config else None
-    dd = _load(src.hub_id, config)
+    try:
+        dd = _load(src.hub_id, config)
+    except SourceUnavailableError as err:
+        if spec.is_shipped(lang):
+            raise
+        raise spec.unshipped_error([lang], getattr(err, "reason", str(err))) from err
     where = f"{src.hub_id}[{config}]"
     notes: list[Note] = []
 

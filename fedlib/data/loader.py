@@ -24,6 +24,8 @@ import pandas as pd
 
 from fedlib.data import hub, readers
 from fedlib.data.errors import DataError, SourceUnavailableError
+from fedlib.data.folder import folder_task_name, is_folder_task
+from fedlib.data.folder import read_language as read_folder_language
 from fedlib.data.readers import COLUMNS, SPLITS, Note
 from fedlib.data.tasks import TaskSpec, get_task
 
@@ -47,12 +49,16 @@ def features_for(task: str | TaskSpec) -> datasets.Features:
 
 
 def resolve_source(spec: TaskSpec, source: str) -> str:
-    """``"offline"`` or ``"hub"`` for ``source`` in ``("auto", "offline", "hub")``.
+    """``"offline"`` or ``"hub"`` for ``source`` in ``("auto", "offline", "hub")``; ``"folder"`` for a folder task.
 
     ``auto`` is offline when the task's folder exists under ``data/``, else the Hub.
     """
     if source not in SOURCES:
         raise DataError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    if is_folder_task(spec.name):  # a folder of your own is read from there, whatever the source says
+        if source == "hub":
+            raise SourceUnavailableError(f"a folder task is read from its folder, not the hub: {spec.name!r}")
+        return "folder"
     if source == "auto":
         return "offline" if readers.has_offline_copy(spec) else "hub"
     if source == "offline" and spec.source.offline_dir is None:
@@ -62,18 +68,36 @@ def resolve_source(spec: TaskSpec, source: str) -> str:
     return source
 
 
-def _frames(spec: TaskSpec, langs: tuple[str, ...], source: str) -> tuple[pd.DataFrame, list[Note]]:
-    read = readers.read_language if source == "offline" else hub.read_language
+def language_sources(spec: TaskSpec, langs: Iterable[str], source: str = "auto") -> dict[str, str]:
+    """Where each of ``langs`` is read from, ``"offline"`` or ``"hub"``.
+
+    ``auto`` reads the shipped languages from the task's folder under ``data/`` (when it exists) and
+    every other language its hub source offers (e.g. any of SIB-200's 205) from the Hub.
+    """
+    used = resolve_source(spec, source)
+    unshipped = [lang for lang in langs if not spec.is_shipped(lang)]
+    if used == "offline" and unshipped:
+        if source != "auto":
+            raise spec.unshipped_error(unshipped, "source='offline' reads only the shipped files")
+        return {lang: "hub" if lang in unshipped else "offline" for lang in langs}
+    return dict.fromkeys(langs, used)
+
+
+def _frames(spec: TaskSpec, sources: dict[str, str]) -> tuple[pd.DataFrame, list[Note]]:
     frames, notes = [], []
-    for lang in langs:
+    for lang, source in sources.items():
+        read = {"offline": readers.read_language, "hub": hub.read_language, "folder": read_folder_language}[source]
         frame, lang_notes = read(spec, lang)
         frames.append(frame)
         notes.extend(lang_notes)
     return pd.concat(frames, ignore_index=True), notes
 
 
-def _describe(spec: TaskSpec, langs, source: str, split: str, notes: list[Note]) -> str:
-    lines = [f"fedlib task {spec.name!r}, split {split!r}, source {source!r}, languages {', '.join(langs)}."]
+def _describe(spec: TaskSpec, sources: dict[str, str], split: str, notes: list[Note]) -> str:
+    used = sorted(set(sources.values()))
+    source = repr(used[0]) if len(used) == 1 else "; ".join(
+        f"{s!r} for {', '.join(lang for lang, s_ in sources.items() if s_ == s)}" for s in used)
+    lines = [f"fedlib task {spec.name!r}, split {split!r}, source {source}, languages {', '.join(sources)}."]
     if spec.stand_in_for:
         lines.append(f"STAND-IN for {spec.stand_in_for!r}: {spec.description}")
     else:
@@ -88,27 +112,37 @@ def _describe(spec: TaskSpec, langs, source: str, split: str, notes: list[Note])
 
 
 def load_task(
-    task: str, languages: str | Iterable[str] | None = None, *, source: str = "auto"
+    task: str | None = None, languages: str | Iterable[str] | None = None, *, source: str = "auto",
+    folder=None, **folder_options,
 ) -> datasets.DatasetDict:
     """All requested languages of ``task`` as a DatasetDict with keys ``train``, ``validation``, ``test``.
 
     ``source``: ``"offline"`` (the shipped files in ``data/``, checksum-verified),
     ``"hub"`` (``datasets.load_dataset`` from the Hugging Face Hub, network needed) or
-    ``"auto"`` (offline when the task's folder exists, else the Hub). Each split's
+    ``"auto"`` (the shipped languages offline when the task's folder exists, every other language
+    from the Hub: see :func:`language_sources`). Each split's
     ``info.description`` names the task, source, licence and every removed row count
     (also available as a table from :func:`load_report`).
+
+    ``folder=DIR`` loads your own languages instead of a named task: one sub-folder per language
+    (see :mod:`fedlib.data.folder`); ``folder_options`` are those of
+    :func:`~fedlib.data.folder.folder_task_name` (``text_column``, ``pair_column``, ``label_column``,
+    ``duplicates``).
     """
-    spec = get_task(task)
-    langs = spec.resolve_languages(languages)
-    used = resolve_source(spec, source)
-    frame, notes = _frames(spec, langs, used)
+    if folder is not None and task is not None:
+        raise DataError(f"load_task: give a task name ({task!r}) or folder=, not both")
+    if folder is None and folder_options:
+        raise DataError(f"load_task: {', '.join(sorted(folder_options))} apply to folder=DIR only")
+    spec = get_task(task if folder is None else folder_task_name(folder, **folder_options))
+    sources = language_sources(spec, spec.resolve_languages(languages), source)
+    frame, notes = _frames(spec, sources)
     features = features_for(spec)
     label_id = {name: i for i, name in enumerate(spec.label_names)}
     out = {}
     for split in SPLITS:
         part = frame.loc[frame["split"] == split, list(COLUMNS)].reset_index(drop=True)
         part["label"] = part["label"].map(label_id).astype("int64")  # readers checked the label set
-        info = datasets.DatasetInfo(description=_describe(spec, langs, used, split, notes), features=features)
+        info = datasets.DatasetInfo(description=_describe(spec, sources, split, notes), features=features)
         out[split] = datasets.Dataset.from_pandas(part, features=features, info=info, split=split, preserve_index=False)
     return datasets.DatasetDict(out)
 
@@ -121,8 +155,7 @@ def load_report(
     Columns ``task, lang, split, reason, action, count, detail``. Empty when nothing was removed.
     """
     spec = get_task(task)
-    langs = spec.resolve_languages(languages)
-    _, notes = _frames(spec, langs, resolve_source(spec, source))
+    _, notes = _frames(spec, language_sources(spec, spec.resolve_languages(languages), source))
     columns = ["task", "lang", "split", "reason", "action", "count", "detail"]
     return pd.DataFrame([[getattr(n, c) for c in columns] for n in notes], columns=columns)
 

@@ -79,21 +79,29 @@ class Table:
     lines: np.ndarray
 
 
-def read_table(path: Path, columns: tuple[str, ...], *, header: bool, quoting: int) -> Table:
-    """Verify ``path`` against SHA256SUMS, validate every record's field count, parse with pandas."""
-    path = Path(path)
-    verify_file(path)
-    raw = path.read_bytes()
+def decoded_text(path: Path, raw: bytes, hint: str) -> str:
+    """``raw`` (the bytes of ``path``) as text: gunzipped when the name ends in ``.gz``, then UTF-8.
+
+    A bad gzip stream or a byte that is not UTF-8 raises :class:`MalformedRowError` naming the
+    file (and the line), followed by ``hint`` (what to do).
+    """
     if path.name.endswith(".gz"):
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise MalformedRowError(f"{path}: not a valid gzip file ({exc}); {RESTORE_HINT}") from None
+            raise MalformedRowError(f"{path}: not a valid gzip file ({exc}); {hint}") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise MalformedRowError(f"{path}, line {line}: not valid UTF-8 ({exc.reason}); {RESTORE_HINT}") from None
+        raise MalformedRowError(f"{path}, line {line}: not valid UTF-8 ({exc.reason}); {hint}") from None
+
+
+def read_table(path: Path, columns: tuple[str, ...], *, header: bool, quoting: int) -> Table:
+    """Verify ``path`` against SHA256SUMS, validate every record's field count, parse with pandas."""
+    path = Path(path)
+    verify_file(path)
+    text = decoded_text(path, path.read_bytes(), RESTORE_HINT)
 
     n_fields = len(columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=quoting)
