@@ -33,10 +33,16 @@ class ArmResult:
     lr: float
     artifacts: list[dict]
     outcomes: Outcomes
+    planned_seeds: tuple[int, ...] = ()
 
     @property
     def seeds(self) -> tuple[int, ...]:
         return self.outcomes.seeds
+
+    @property
+    def complete(self) -> bool:
+        """Every planned seed has its artifact: only then does a comparison with this arm decide."""
+        return set(self.planned_seeds) <= set(self.seeds)
 
     @property
     def converged_runs(self) -> int:
@@ -57,7 +63,7 @@ def arm_result(plan: TaskPlan, arm: Arm, *, profile: str = "cpu") -> ArmResult |
             artifacts.append(load_artifact(path))
     if not artifacts:
         return None
-    return ArmResult(arm, chosen["lr"], artifacts, outcomes(artifacts))
+    return ArmResult(arm, chosen["lr"], artifacts, outcomes(artifacts), plan.seeds(arm))
 
 
 def task_results(task: str, *, profile: str = "cpu") -> dict[str, ArmResult]:
@@ -77,9 +83,12 @@ def _paired(a: ArmResult, b: ArmResult) -> Estimate:
     return paired_difference(keep(a), keep(b))
 
 
-def difference(results: dict[str, ArmResult], a: str, b: str) -> Estimate | None:
-    """``a - b`` in mean accuracy (fraction) on the seeds both arms have, or ``None`` if one is missing."""
+def difference(results: dict[str, ArmResult], a: str, b: str, *, interim: bool = False) -> Estimate | None:
+    """``a - b`` in mean accuracy (fraction), paired on the seeds both arms have; ``None`` while either
+    arm misses one of its planned seeds (a verdict waits for the whole plan), unless ``interim``."""
     if a not in results or b not in results or not set(results[a].seeds) & set(results[b].seeds):
+        return None
+    if not interim and not (results[a].complete and results[b].complete):
         return None
     return _paired(results[a], results[b])
 
@@ -132,7 +141,7 @@ def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
         return f"{row['accuracy']:.1f} % [{row['low']:.1f}, {row['high']:.1f}]"
 
     def gap(a, b):
-        e = difference(results, a, b)
+        e = difference(results, a, b, interim=True)  # the verdicts wait for every seed; the sentence says how many
         return f"{100 * e.mean:+.1f} points [{100 * e.low:+.1f}, {100 * e.high:+.1f}]"
 
     seeds = int(table.loc["fed-ptuning", "seeds"])
@@ -141,4 +150,7 @@ def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
             f"test accuracy (mean over languages, 95 % interval over seeds and test sentences), monolingual "
             f"training {arm('mono-ptuning')} and centralized training {arm('central-ptuning')}. Paired by seed "
             f"and sentence, federated minus monolingual is {gap('fed-ptuning', 'mono-ptuning')} and federated "
-            f"minus centralized {gap('fed-ptuning', 'central-ptuning')}.")
+            f"minus centralized {gap('fed-ptuning', 'central-ptuning')}."
+            + ("" if all(results[key].complete for key in needed) else
+               " *Interim: some arms miss planned seeds (seeds per arm in the table below); the verdicts wait "
+               "for all of them.*"))

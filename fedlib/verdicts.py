@@ -6,7 +6,7 @@ of the paired difference A - B from :func:`fedlib.stats.paired_difference`:
 * ``reproduced``   -- the interval lies entirely on the paper's side of 0;
 * ``contradicted`` -- it lies entirely on the other side;
 * ``inconclusive`` -- it contains 0: our data cannot tell the arms apart;
-* ``not assessed`` -- there are no artifacts for one of the arms.
+* ``not assessed`` -- one of the arms lacks artifacts for some of its planned seeds.
 
 :func:`rule` prints exactly this test for a row, and :func:`decide` is the only place it is applied.
 """
@@ -37,4 +37,5 @@ def rule(a: str, b: str, paper_sign: int) -> str:
     """The rule :func:`decide` applies, in words, for arms ``a`` and ``b``."""
     side, other = ("above", "below") if paper_sign > 0 else ("below", "above")
     return (f"95 % interval of the paired difference {a} − {b}: reproduced if entirely {side} 0, "
-            f"contradicted if entirely {other} 0, inconclusive if it contains 0; not assessed without artifacts")
+            f"contradicted if entirely {other} 0, inconclusive if it contains 0; not assessed until both arms have "
+            f"every planned seed")

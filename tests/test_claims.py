@@ -19,7 +19,7 @@ from fedlib.verdicts import VERDICTS, decide, rule
 def _apply_printed_rule(text: str, estimate: Estimate | None) -> str:
     """Read the rule as a person would and apply it: the test of the printed words, not of the code."""
     if estimate is None:
-        assert "not assessed without artifacts" in text
+        assert "not assessed until both arms have every planned seed" in text
         return "not assessed"
     side = re.search(r"reproduced if entirely (above|below) 0", text).group(1)
     other = re.search(r"contradicted if entirely (above|below) 0", text).group(1)
@@ -94,3 +94,17 @@ def test_ledger_reads_the_intervals_of_real_artifacts(results_tmp):
     assert ledger.loc["xnli: federated vs centralized prompt tuning", "verdict"] == "not assessed"
     html = claims.ledger_html(ledger.reset_index())
     assert 'href="../notebooks/03_news_classification.html' in html and "&gt; 99 %" in html
+
+
+def test_a_verdict_waits_for_every_planned_seed(results_tmp):
+    from fedlib.evidence import difference, task_results
+
+    _fabricate("nc_standin", "fed-ptuning", 0.8, seeds=range(5))
+    _fabricate("nc_standin", "mono-ptuning", 0.6, seeds=range(2))  # 2 of its 5 seeds so far
+    ledger = claims.claims_ledger(get_profile("smoke")).set_index("claim")
+    assert ledger.loc["nc_standin: federated prompt tuning beats monolingual (local) tuning",
+                      "verdict"] == "not assessed"
+    results = task_results("nc_standin", profile="smoke")
+    assert difference(results, "fed-ptuning", "mono-ptuning") is None
+    interim = difference(results, "fed-ptuning", "mono-ptuning", interim=True)  # paired on seeds 0-1
+    assert interim is not None and interim.low > 0
