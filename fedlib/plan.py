@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Iterator
 
@@ -193,13 +192,13 @@ def load_selection(plan: TaskPlan, profile: str = "cpu") -> dict:
 def _record_selection(plan: TaskPlan, arm: Arm, chosen: dict) -> None:
     # Re-read just before writing, and replace atomically: two workers may run different arms of one
     # plan at once, and each must keep the other's entries.
+    from fedlib.federated.atomic_file import write_atomically
+
     selection = load_selection(plan)
     selection[arm.key] = chosen
     path = selection_path(plan)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(selection, indent=1, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    write_atomically(path, (json.dumps(selection, indent=1, sort_keys=True) + "\n").encode())
 
 
 def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, log=print, progress=None) -> dict:
