@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
-
-from fedlib import paper
 from fedlib.plan import Arm, TaskPlan, converged, get_plan, load_selection
-from fedlib.stats import Estimate, Outcomes, arm_estimate, outcomes, paired_difference
+from fedlib.stats import Estimate, Outcomes, outcomes, paired_difference
 
 # (A, B) pairs whose difference the chapters and the ledger report, with the paradigm names the paper
 # reports them under.
@@ -77,10 +74,11 @@ def task_results(task: str, *, profile: str = "cpu") -> dict[str, ArmResult]:
     return {key: result for key, result in results.items() if result is not None}
 
 
-def _paired(a: ArmResult, b: ArmResult) -> Estimate:
+def paired_outcomes(a: ArmResult, b: ArmResult) -> tuple[Outcomes, Outcomes]:
+    """Both arms' outcomes restricted to the seeds they share, ready for a paired comparison."""
     seeds = sorted(set(a.seeds) & set(b.seeds))
     keep = lambda r: outcomes([x for x in r.artifacts if x["seed"] in seeds])  # noqa: E731
-    return paired_difference(keep(a), keep(b))
+    return keep(a), keep(b)
 
 
 def difference(results: dict[str, ArmResult], a: str, b: str, *, interim: bool = False) -> Estimate | None:
@@ -90,67 +88,4 @@ def difference(results: dict[str, ArmResult], a: str, b: str, *, interim: bool =
         return None
     if not interim and not (results[a].complete and results[b].complete):
         return None
-    return _paired(results[a], results[b])
-
-
-def arm_table(results: dict[str, ArmResult]) -> pd.DataFrame:
-    """One row per arm: seeds, learning rate, accuracy (%) with its 95 % interval, flags."""
-    rows = []
-    for key, result in results.items():
-        estimate = arm_estimate(result.outcomes)
-        rows.append({"arm": key, "label": result.arm.label, "seeds": len(result.seeds), "lr": result.lr,
-                     "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high,
-                     "collapsed": result.outcomes.collapsed,
-                     "converged": f"{result.converged_runs}/{len(result.artifacts)}",
-                     "wall_seconds": sum(a["wall_seconds"] for a in result.artifacts)})
-    return pd.DataFrame(rows)
-
-
-def comparison_table(task: str, results: dict[str, ArmResult]) -> pd.DataFrame:
-    """One row per reported comparison: our paired difference (points) with its interval, the paper's."""
-    from fedlib.verdicts import decide
-
-    reported = paper.reported_averages(task)
-    rows = []
-    for a, b in COMPARISONS:
-        estimate = difference(results, a, b)
-        paper_a, paper_b = reported.get(PAPER_PARADIGM.get(a, "")), reported.get(PAPER_PARADIGM.get(b, ""))
-        paper_diff = None if paper_a is None or paper_b is None else paper_a - paper_b
-        rows.append({"comparison": f"{a} − {b}", "difference": None if estimate is None else 100 * estimate.mean,
-                     "low": None if estimate is None else 100 * estimate.low,
-                     "high": None if estimate is None else 100 * estimate.high,
-                     "paper": paper_diff,
-                     "verdict": decide(estimate, 1 if (paper_diff or 0) >= 0 else -1) if paper_diff is not None
-                     else ("not assessed" if estimate is None else "no paper value")})
-    return pd.DataFrame(rows)
-
-
-def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
-    """The chapter's headline in words, every number from the artifacts (Markdown)."""
-    from fedlib.plan import get_plan
-
-    needed = ("fed-ptuning", "mono-ptuning", "central-ptuning")
-    if not all(key in results for key in needed):
-        missing = [key for key in needed if key not in results]
-        return (f"*The decisive runs of this task are not computed yet* (missing: {', '.join(missing)}); "
-                f"`python -m fedlib plan --task {task}` computes them.")
-    table = arm_table(results).set_index("arm")
-
-    def arm(key):
-        row = table.loc[key]
-        return f"{row['accuracy']:.1f} % [{row['low']:.1f}, {row['high']:.1f}]"
-
-    def gap(a, b):
-        e = difference(results, a, b, interim=True)  # the verdicts wait for every seed; the sentence says how many
-        return f"{100 * e.mean:+.1f} points [{100 * e.low:+.1f}, {100 * e.high:+.1f}]"
-
-    seeds = int(table.loc["fed-ptuning", "seeds"])
-    planned = len(get_plan(task).arm("fed-ptuning").seeds)
-    return (f"Over {seeds} of {planned} planned seeds, the federated prompt encoder reaches {arm('fed-ptuning')} "
-            f"test accuracy (mean over languages, 95 % interval over seeds and test sentences), monolingual "
-            f"training {arm('mono-ptuning')} and centralized training {arm('central-ptuning')}. Paired by seed "
-            f"and sentence, federated minus monolingual is {gap('fed-ptuning', 'mono-ptuning')} and federated "
-            f"minus centralized {gap('fed-ptuning', 'central-ptuning')}."
-            + ("" if all(results[key].complete for key in needed) else
-               " *Interim: some arms miss planned seeds (seeds per arm in the table below); the verdicts wait "
-               "for all of them.*"))
+    return paired_difference(*paired_outcomes(results[a], results[b]))

@@ -174,15 +174,16 @@ def selection_path(plan: TaskPlan, profile: str = "cpu"):
     return results_dir() / profile / plan.task / "lr-selection.json"
 
 
-def planned_runs(plan: TaskPlan, arms: tuple[Arm, ...] | None = None) -> Iterator[tuple[str, Arm, ExperimentConfig]]:
+def planned_runs(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *,
+                 profile: str = "cpu") -> Iterator[tuple[str, Arm, ExperimentConfig]]:
     """Every run of the plan as (stage, arm, config); seed runs need the arm's selection to exist."""
-    selection = load_selection(plan)
+    selection = load_selection(plan, profile)
     for arm in arms or plan.arms:
         for lr in arm.lr_grid:
-            yield "lr", arm, plan.config(arm, seed=0, lr=lr)
+            yield "lr", arm, plan.config(arm, seed=0, lr=lr, profile=profile)
         if arm.key in selection:
             for seed in plan.seeds(arm)[1:]:
-                yield "seeds", arm, plan.config(arm, seed=seed, lr=selection[arm.key]["lr"])
+                yield "seeds", arm, plan.config(arm, seed=seed, lr=selection[arm.key]["lr"], profile=profile)
 
 
 def load_selection(plan: TaskPlan, profile: str = "cpu") -> dict:
@@ -253,15 +254,33 @@ def cpu_hours(artifact: dict) -> float:
 
 def plan_summary(plan: TaskPlan) -> dict:
     """Planned runs, the upper bound of their cost, and what the finished ones measured (CPU-hours)."""
-    from fedlib.artifacts import artifact_path, load_artifact
-
     planned = sum(len(arm.lr_grid) + len(plan.seeds(arm)) - 1 for arm in plan.arms)
     bound = sum((len(arm.lr_grid) + len(plan.seeds(arm)) - 1) * run_cost_hours(plan, arm) for arm in plan.arms)
+    done, spent = spent_cpu_hours(plan)
+    return {"task": plan.task, "planned_runs": planned, "finished_runs": done,
+            "upper_bound_cpu_hours": bound, "spent_cpu_hours": spent}
+
+
+def spent_cpu_hours(plan: TaskPlan, profile: str = "cpu") -> tuple[int, float]:
+    """(finished runs, their measured CPU-hours) of the plan, grid runs included; nothing is built."""
+    from fedlib.artifacts import artifact_path, load_artifact
+
     done, spent = 0, 0.0
-    for _, _, cfg in planned_runs(plan):
+    for _, _, cfg in planned_runs(plan, profile=profile):
         path = artifact_path(cfg)
         if path.exists():
             done += 1
             spent += cpu_hours(load_artifact(path))
-    return {"task": plan.task, "planned_runs": planned, "finished_runs": done,
-            "upper_bound_cpu_hours": bound, "spent_cpu_hours": spent}
+    return done, spent
+
+
+def budget_sentence(plan: TaskPlan) -> str:
+    """The plan's budgets in one sentence, with the row counts the clients really hold."""
+    cfg = plan.config(plan.arms[0], seed=0, lr=plan.arms[0].lr_grid[0]).resolved()
+    train, validation, test = _rows(cfg)
+    clients = len(cfg.languages)
+    return (f"backbone {cfg.backbone} in {cfg.precision}, {clients} language clients holding {train:,} training, "
+            f"{validation:,} validation and {test:,} test rows in all (the same test rows for every seed), up to "
+            f"{cfg.rounds} rounds of {cfg.local_epochs} local epoch(s) with early stopping after {cfg.patience} "
+            f"rounds without a better validation accuracy, batch {cfg.batch_size}, at most {cfg.max_length} "
+            f"tokens, each arm's learning rate chosen on validation")

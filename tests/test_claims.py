@@ -1,17 +1,12 @@
 """The claims ledger: verdicts do what their printed rule says, and numbers come from the artifacts."""
 
-import json
 import re
-import zlib
 
-import numpy as np
 import pytest
+from plan_artifacts import fabricate as _fabricate
 
 from fedlib import claims
-from fedlib import plan as plans
-from fedlib.artifacts import artifact_path
 from fedlib.config import get_profile
-from fedlib.predictions import encode_labels
 from fedlib.stats import Estimate
 from fedlib.verdicts import VERDICTS, decide, rule
 
@@ -50,34 +45,6 @@ def test_missing_artifacts_are_not_assessed_never_guessed(tmp_path, monkeypatch)
     run_rows = ledger[~ledger["claim"].str.contains("parameters")]
     assert set(run_rows["verdict"]) == {"not assessed"}
     assert ledger.loc[ledger["claim"].str.contains("parameters"), "verdict"].item() == "reproduced"
-
-
-def _fabricate(task: str, arm_key: str, accuracy: float, *, seeds, n: int = 300, profile: str = "smoke"):
-    """Artifacts as the plan would write them, with per-example predictions of a given accuracy."""
-    plan = plans.get_plan(task)
-    arm = plan.arm(arm_key)
-    lr = arm.lr_grid[0]
-    rng = np.random.default_rng(zlib.crc32(arm_key.encode()))
-    labels = rng.integers(0, 7, n)
-    for seed in seeds:
-        cfg = plan.config(arm, seed=seed, lr=lr, profile=profile)
-        right = rng.random(n) < accuracy
-        predictions = np.where(right, labels, (labels + 1) % 7)
-        per_language = {lang: {"accuracy": float(right.mean()), "macro_f1": 0.0,
-                               "correct": encode_labels(right.astype(int)),
-                               "predicted_counts": encode_labels(np.bincount(predictions, minlength=7), separator=True)}
-                        for lang in ("en", "de", "es", "fr", "ru")}
-        artifact = {"schema": 2, "seed": seed, "run_name": cfg.run_name(), "config": cfg.resolved().to_dict(),
-                    "per_language": per_language, "average": {"accuracy": float(right.mean())},
-                    "wall_seconds": 1.0, "best_round": 1, "history": {"rounds": [{}] * 6,
-                                                                      "best": {"val_accuracy": 0.5}}}
-        path = artifact_path(cfg)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(artifact))
-    selection = plans.selection_path(plan, profile)
-    chosen = json.loads(selection.read_text()) if selection.exists() else {}
-    chosen[arm_key] = {"lr": lr, "scores": {}, "at_edge": False}
-    selection.write_text(json.dumps(chosen))
 
 
 def test_ledger_reads_the_intervals_of_real_artifacts(results_tmp):

@@ -57,20 +57,20 @@ def distance_matrix(languages: Iterable[str], kind: str, **model_options) -> pd.
 
 
 def federated_gain(task: str, languages: Iterable[str] | None = None, *, profile: Profile) -> pd.DataFrame:
-    """Per language: federated prompt tuning minus monolingual accuracy in points, from artifacts only.
+    """Per language: the federated prompt encoder minus monolingual accuracy in points, paired by seed
+    and test sentence, from the compute plan's artifacts only (:mod:`fedlib.evidence`).
 
-    Only seeds with both arms computed count. Empty (columns ``lang, gain, seeds``) when a task has
-    no such pair of artifacts yet; nothing is ever trained here.
+    Columns ``lang, gain, low, high, seeds`` (the 95 % interval of the paired difference); empty when the
+    task has no such pair of artifacts yet; nothing is ever trained here.
     """
-    from fedlib.report import gain_over, paired_seeds, paper_arms, run_comparison
+    from fedlib.evidence import task_results
+    from fedlib.evidence_tables import language_gains
 
-    arms = [arm for arm in paper_arms(profile) if arm.key in ("federated", "monolingual")]
-    langs = None if languages is None else tuple(languages)
-    runs = run_comparison(task, arms, profile=profile, languages=langs, load_only=True, progress=False)
-    seeds = paired_seeds(runs, "federated", "monolingual") if not runs.empty else []
-    if not seeds:
-        return pd.DataFrame(columns=["lang", "gain", "seeds"])
-    return gain_over(runs, "federated", "monolingual").assign(seeds=len(seeds))
+    gains = language_gains(task_results(task, profile=profile.name), "fed-ptuning", "mono-ptuning")
+    gains = gains.rename(columns={"language": "lang"})
+    if languages is not None:
+        gains = gains[gains["lang"].isin(tuple(languages))]
+    return gains.reset_index(drop=True)
 
 
 def language_table(task: str, languages: Iterable[str] | None = None, *, profile: Profile,
