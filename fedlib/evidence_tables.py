@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fedlib import paper
+from fedlib.display import for_reader, interval
 from fedlib.evidence import COMPARISONS, PAPER_PARADIGM, ArmResult, difference, paired_outcomes
 from fedlib.plan import converged, cpu_hours, get_plan, spent_cpu_hours
 from fedlib.stats import arm_estimate, paired_difference, per_language
@@ -195,17 +196,6 @@ def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
 # ---------------------------------------------------------------------------------------------------
 # The same tables, formatted for a reader: intervals as "78.7 [75.7, 82.0]", no index, human headers.
 
-def _ci(mean, low, high, signed: bool = False) -> str:
-    if mean is None or pd.isna(mean):
-        return "—"
-    f = "{:+.1f}" if signed else "{:.1f}"
-    return f"{f.format(mean)} [{f.format(low)}, {f.format(high)}]"
-
-
-def for_reader(table: pd.DataFrame):
-    """A table as a reader sees it: no index column, "—" for missing values."""
-    return table.fillna("—").style.hide(axis="index")
-
 
 def shown_arms(results: dict[str, ArmResult]):
     table = arm_table(results)
@@ -215,17 +205,18 @@ def shown_arms(results: dict[str, ArmResult]):
         "arm": table["arm"], "what it is": table["label"],
         "seeds": [f"{s} of {p}" for s, p in zip(table["seeds"], table["planned seeds"], strict=True)],
         "learning rate": [f"{lr:g}" for lr in table["lr"]],
-        "accuracy (%) [95 % CI]": [_ci(*r) for r in zip(table["accuracy"], table["low"], table["high"], strict=True)],
+        "accuracy (%) [95 % CI]": [interval(*r) for r in
+                                   zip(table["accuracy"], table["low"], table["high"], strict=True)],
         "converged runs": table["converged"], "one-label share (%)": table["one-label share"].round(0).astype(int),
         "collapsed": table["collapsed"].map({True: "yes", False: "no"}),
-        "CPU-hours": table["cpu_hours"].round(2)}))
+        "CPU-hours": [f"{h:.2f}" for h in table["cpu_hours"]]}))
 
 
 def shown_comparisons(task: str, results: dict[str, ArmResult]):
     table = comparison_table(task, results)
     return for_reader(pd.DataFrame({
         "comparison (A − B)": table["comparison"],
-        "ours, points [95 % CI]": [_ci(*r, signed=True) for r in
+        "ours, points [95 % CI]": [interval(*r, signed=True) for r in
                                    zip(table["difference"], table["low"], table["high"], strict=True)],
         "paper, points": [("—" if v is None or pd.isna(v) else f"{v:+.1f}") for v in table["paper"]],
         "verdict": table["verdict"]}))
@@ -235,7 +226,7 @@ def shown_languages(results: dict[str, ArmResult]):
     table = language_table(results)
     if table.empty:
         return for_reader(pd.DataFrame({"language": []}))
-    table["cell"] = [_ci(*r) for r in zip(table["accuracy"], table["low"], table["high"], strict=True)]
+    table["cell"] = [interval(*r) for r in zip(table["accuracy"], table["low"], table["high"], strict=True)]
     wide = table.pivot(index="language", columns="arm", values="cell")[list(dict.fromkeys(table["arm"]))]
     return for_reader(wide.reset_index().rename_axis(columns=None))
 
@@ -244,7 +235,7 @@ def shown_gains(results: dict[str, ArmResult], a: str, b: str):
     table = language_gains(results, a, b)
     return for_reader(pd.DataFrame({
         "language": table["language"],
-        f"{a} − {b}, points [95 % CI]": [_ci(*r, signed=True) for r in
+        f"{a} − {b}, points [95 % CI]": [interval(*r, signed=True) for r in
                                          zip(table["gain"], table["low"], table["high"], strict=True)],
         "interval": ["excludes 0" if lo > 0 or hi < 0 else "includes 0"
                      for lo, hi in zip(table["low"], table["high"], strict=True)]}))
@@ -256,9 +247,9 @@ def shown_runs(results: dict[str, ArmResult]):
         return for_reader(table)
     table["lr"] = [f"{lr:g}" for lr in table["lr"]]
     table["converged"] = table["converged"].map({True: "yes", False: "no"})
-    table["test accuracy"] = table["test accuracy"].round(1)
-    table["wall_seconds"] = table["wall_seconds"].round(0).astype(int)
-    table["cpu_hours"] = table["cpu_hours"].round(2)
+    table["cpu_hours"] = [f"{h:.2f}" for h in table["cpu_hours"]]
+    table["test accuracy"] = [f"{a:.1f}" for a in table["test accuracy"]]
+    table["wall_seconds"] = [f"{int(w):,}" for w in table["wall_seconds"]]
     return for_reader(table.rename(columns={"lr": "learning rate", "test accuracy": "test accuracy (%)",
                                             "wall_seconds": "wall-clock (s)", "cpu_hours": "CPU-hours"}))
 
