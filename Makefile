@@ -33,6 +33,23 @@ book: $(STAMP)
 reproduce: $(STAMP)
 	FEDLIB_FORCE=1 $(MAKE) book
 
+# The executable tutorial: JupyterLab on the repository, the chapters (notebooks/*.md) open as notebooks
+# through jupytext. Loopback only (lab/jupyter_lab_config.py); FEDLIB_PROFILE stays as you set it.
+# Extra options: make lab LAB_ARGS="--port=9999 --no-browser"
+.PHONY: lab publish
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --config=lab/jupyter_lab_config.py $(LAB_ARGS)
+
+# Push the built site to the gh-pages branch of REMOTE (a remote's name or URL) with ghp-import, which
+# writes a local gh-pages branch first. GitHub Actions builds and deploys instead: .github/workflows/pages.yml.
+BUILD_DIR ?= _build/html
+REMOTE    ?= origin
+publish: $(STAMP)
+	@test -f "$(BUILD_DIR)/index.html" || { echo "make publish: $(BUILD_DIR)/index.html does not exist; run make book first" >&2; exit 1; }
+	$(VENV)/bin/ghp-import --no-jekyll --push --force --remote "$(REMOTE)" --branch gh-pages \
+	  --message "Publish the book" "$(BUILD_DIR)"
+
 # Performance benchmarks (benchmarks/run.py --help), not part of `make test`: about 10 min on 2 cores.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
