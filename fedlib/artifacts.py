@@ -159,3 +159,22 @@ def artifact_inventory(profile: str):
                      "run_name": artifact["run_name"]})
     columns = ["task", "paradigm", "method", "seed", "train_per_client", "accuracy", "wall_seconds", "run_name"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def artifact_links(profile: str, *, site_root: str = "..") -> str:
+    """HTML for the reproduce page: the zip of every artifact and one link per artifact, by task.
+
+    The book build copies ``results/`` to ``<site>/results/`` and writes ``<site>/results.zip``
+    (book/_ext/companion_downloads.py); ``site_root`` is the page's path back to the site root."""
+    import html
+
+    folder = results_dir() / profile
+    parts = [f'<p><a href="{site_root}/results.zip" download>results.zip</a>: every artifact of the book '
+             f"(JSON).</p>"]
+    for task_dir in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        files = sorted(task_dir.glob("*.json"))
+        links = ", ".join(f'<a href="{site_root}/results/{profile}/{task_dir.name}/{html.escape(f.name)}">'
+                          f"{html.escape(f.stem)}</a>" for f in files)
+        parts.append(f"<details><summary><b>{html.escape(task_dir.name)}</b>: {len(files)} files</summary>"
+                     f'<p style="overflow-wrap: anywhere">{links}</p></details>')
+    return "\n".join(parts)
