@@ -29,6 +29,13 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 	@$(PY) -m fedlib.book_inputs write $(BOOK_INPUTS)
 
+# The built pages in headless Chromium at 1280 and 390 px (fedlib/site_check.py; apt-installs chromium and
+# chromium-driver when missing): overflowing tables and figures, NaN and tracebacks in the text, broken
+# links, images and anchors, console errors. Screenshots in _build/screenshots/, findings in _build/site-check.json.
+.PHONY: site-check
+site-check: book
+	$(PY) -m fedlib.site_check _build/html --toc _toc.yml --screenshots _build/screenshots --report _build/site-check.json
+
 # Recompute every result artifact instead of loading the committed ones.
 reproduce: $(STAMP)
 	FEDLIB_FORCE=1 $(MAKE) book
