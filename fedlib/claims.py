@@ -16,7 +16,7 @@ import pandas as pd
 from fedlib import paper
 from fedlib.config import Profile
 from fedlib.data.tasks import NC_LANGUAGES
-from fedlib.evidence import PAPER_PARADIGM, difference, task_results
+from fedlib.evidence import PAPER_PARADIGM, difference, paper_difference, task_results
 from fedlib.verdicts import decide, rule
 
 # Where each chapter's evidence lives, relative to the ledger page (book/claims.md).
@@ -85,9 +85,8 @@ def claims_ledger(profile: Profile) -> pd.DataFrame:
     claims = [_parameter_claim()]
     for task in CHAPTER_TASKS:
         results = task_results(task, profile=profile.name)
-        reported = paper.reported_averages(task)
         claims += [comparison_claim(task, a, b, text, results) for a, b, text in TASK_CLAIMS
-                   if PAPER_PARADIGM[a] in reported and PAPER_PARADIGM[b] in reported]
+                   if paper_difference(task, a, b) is not None]
     return pd.DataFrame([dataclasses.asdict(c) for c in claims])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from fedlib import paper
 from fedlib.plan import Arm, TaskPlan, converged, get_plan, load_selection
 from fedlib.stats import Estimate, Outcomes, outcomes, paired_difference
 
@@ -72,6 +73,13 @@ def task_results(task: str, *, profile: str = "cpu") -> dict[str, ArmResult]:
     plan = get_plan(task)
     results = {arm.key: arm_result(plan, arm, profile=profile) for arm in plan.arms}
     return {key: result for key, result in results.items() if result is not None}
+
+
+def paper_difference(task: str, a: str, b: str) -> float | None:
+    """The paper's reported ``a - b`` (points) for ``task``, or ``None`` where it reports either arm not."""
+    reported = paper.reported_averages(task)
+    pa, pb = reported.get(PAPER_PARADIGM.get(a, "")), reported.get(PAPER_PARADIGM.get(b, ""))
+    return None if pa is None or pb is None else pa - pb
 
 
 def paired_outcomes(a: ArmResult, b: ArmResult) -> tuple[Outcomes, Outcomes]:

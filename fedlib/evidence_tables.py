@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from fedlib import paper
-from fedlib.display import for_reader, interval
-from fedlib.evidence import COMPARISONS, PAPER_PARADIGM, ArmResult, difference, paired_outcomes
+from fedlib.display import for_reader, interval, number
+from fedlib.evidence import COMPARISONS, ArmResult, difference, paired_outcomes, paper_difference
 from fedlib.plan import converged, cpu_hours, get_plan, spent_cpu_hours
 from fedlib.stats import arm_estimate, paired_difference, per_language
 from fedlib.verdicts import decide
@@ -33,12 +33,10 @@ def arm_table(results: dict[str, ArmResult]) -> pd.DataFrame:
 
 def comparison_table(task: str, results: dict[str, ArmResult]) -> pd.DataFrame:
     """One row per reported comparison: our paired difference (points) with its interval, the paper's."""
-    reported = paper.reported_averages(task)
     rows = []
     for a, b in COMPARISONS:
         estimate = difference(results, a, b)
-        paper_a, paper_b = reported.get(PAPER_PARADIGM.get(a, "")), reported.get(PAPER_PARADIGM.get(b, ""))
-        paper_diff = None if paper_a is None or paper_b is None else paper_a - paper_b
+        paper_diff = paper_difference(task, a, b)
         rows.append({"comparison": f"{a} − {b}", "difference": None if estimate is None else 100 * estimate.mean,
                      "low": None if estimate is None else 100 * estimate.low,
                      "high": None if estimate is None else 100 * estimate.high,
@@ -99,9 +97,8 @@ def _name(key: str) -> str:
 
 def interval_text(estimate, *, signed: bool = False, unit: str = " %") -> str:
     """``78.7 % [75.7, 82.0]`` (or ``+1.8 points [-1.1, +5.3]``) from an estimate in [0, 1]."""
-    f = "{:+.1f}" if signed else "{:.1f}"
-    values = [f.format(100 * v) for v in (estimate.mean, estimate.low, estimate.high)]
-    return f"{values[0]}{unit} [{values[1]}, {values[2]}]"
+    mean, bounds = interval(100 * estimate.mean, 100 * estimate.low, 100 * estimate.high, signed=signed).split(" ", 1)
+    return f"{mean}{unit} {bounds}"
 
 
 MISSING = "not computed yet"
@@ -133,7 +130,6 @@ def task_numbers(task: str, results: dict[str, ArmResult], prefix: str, *, profi
                         f"{name}_lr": f"{result.lr:g}",
                         f"{name}_converged": f"{result.converged_runs} of {len(result.artifacts)}",
                         f"{name}_majority": f"{100 * result.outcomes.majority_share:.0f} %"})
-    reported = paper.reported_averages(task)
     for a, b in COMPARISONS:
         name = f"{prefix}_{_name(a)}_minus_{_name(b)}"
         final = difference(results, a, b)
@@ -146,12 +142,12 @@ def task_numbers(task: str, results: dict[str, ArmResult], prefix: str, *, profi
                 "" if final is not None else f" (interim, {seeds} seeds)")
         numbers[f"{name}_zero"] = ("—" if shown is None else
                                    "excludes 0" if shown.excludes_zero else "includes 0")
-        paper_a, paper_b = reported.get(PAPER_PARADIGM.get(a, "")), reported.get(PAPER_PARADIGM.get(b, ""))
-        if paper_a is not None and paper_b is not None:
-            numbers[f"{name}_paper"] = f"{paper_a - paper_b:+.1f} points"
-        numbers[f"{name}_verdict"] = (decide(final, 1 if paper_a >= paper_b else -1)
-                                      if paper_a is not None and paper_b is not None else "no paper value")
-    for paradigm, value in reported.items():
+        paper_diff = paper_difference(task, a, b)
+        if paper_diff is not None:
+            numbers[f"{name}_paper"] = f"{paper_diff:+.1f} points"
+        numbers[f"{name}_verdict"] = (decide(final, 1 if paper_diff >= 0 else -1) if paper_diff is not None
+                                      else "no paper value")
+    for paradigm, value in paper.reported_averages(task).items():
         numbers[f"{prefix}_paper_{_name(paradigm)}"] = f"{value:g} %"
     gains = language_gains(results, "fed-ptuning", "mono-ptuning")
     above = gains[gains["low"] > 0]["language"].tolist()
@@ -171,17 +167,13 @@ def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
         missing = [key for key in needed if key not in results]
         return (f"*The decisive runs of this task are not computed yet* (missing: {', '.join(missing)}); "
                 f"`python -m fedlib plan --task {task}` computes them.")
-    table = arm_table(results).set_index("arm")
-
     def arm(key):
-        row = table.loc[key]
-        return f"{row['accuracy']:.1f} % [{row['low']:.1f}, {row['high']:.1f}]"
+        return interval_text(arm_estimate(results[key].outcomes))
 
-    def gap(a, b):
-        e = difference(results, a, b, interim=True)  # the verdicts wait for every seed; the sentence says how many
-        return f"{100 * e.mean:+.1f} points [{100 * e.low:+.1f}, {100 * e.high:+.1f}]"
+    def gap(a, b):  # the verdicts wait for every seed; the sentence says how many
+        return interval_text(difference(results, a, b, interim=True), signed=True, unit=" points")
 
-    seeds = int(table.loc["fed-ptuning", "seeds"])
+    seeds = len(results["fed-ptuning"].seeds)
     planned = len(get_plan(task).arm("fed-ptuning").seeds)
     return (f"Over {seeds} of {planned} planned seeds, the federated prompt encoder reaches {arm('fed-ptuning')} "
             f"test accuracy (mean over languages, 95 % interval over seeds and test sentences), monolingual "
@@ -218,7 +210,7 @@ def shown_comparisons(task: str, results: dict[str, ArmResult]):
         "comparison (A − B)": table["comparison"],
         "ours, points [95 % CI]": [interval(*r, signed=True) for r in
                                    zip(table["difference"], table["low"], table["high"], strict=True)],
-        "paper, points": [("—" if v is None or pd.isna(v) else f"{v:+.1f}") for v in table["paper"]],
+        "paper, points": [number(v, signed=True) for v in table["paper"]],
         "verdict": table["verdict"]}))
 
 

@@ -91,7 +91,7 @@ def gain_tables(tasks: Mapping[str, tuple[str, Sequence[str] | None]], profile: 
         if gains.empty:
             status[task] = "not computed yet"
             continue
-        tables[task] = language_table(task, clients, profile=profile, model=model)
+        tables[task] = language_table(task, clients, profile=profile, model=model, gains=gains)
         status[task] = f"{int(gains['seeds'].iloc[0])} seed(s), {len(gains)} languages"
     return pd.Series(status, name="federated and monolingual artifacts").rename_axis("task").to_frame(), tables
 

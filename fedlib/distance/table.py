@@ -74,13 +74,13 @@ def federated_gain(task: str, languages: Iterable[str] | None = None, *, profile
 
 
 def language_table(task: str, languages: Iterable[str] | None = None, *, profile: Profile,
-                   model: dict | None = None) -> pd.DataFrame:
+                   model: dict | None = None, gains: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per client language of ``task``: distances to English, resource proxy and gain.
 
     Columns: ``language, name, uriel_code``, ``<kind>_to_en`` for every URIEL kind (and the model
     kinds when ``model`` gives :func:`model_matrix`'s options), ``<kind>_mean_to_others`` for
     syntactic and model_cosine, ``cc100_gib``, ``in_pretraining`` and ``gain`` (NaN where no
-    artifacts of ``profile`` exist).
+    artifacts of ``profile`` exist). ``gains``: :func:`federated_gain`'s table when the caller has it.
     """
     spec = get_task(task)
     langs = list(spec.resolve_languages(languages))
@@ -99,7 +99,9 @@ def language_table(task: str, languages: Iterable[str] | None = None, *, profile
     cc = cc100_table(langs).set_index("language")
     table["cc100_gib"] = cc["cc100_gib"]
     table["in_pretraining"] = cc["in_pretraining"]
-    gains = federated_gain(task, None if languages is None else spec.resolve_languages(languages), profile=profile)
+    if gains is None:  # a caller that already has them (study.gain_tables) saves the bootstrap
+        gains = federated_gain(task, None if languages is None else spec.resolve_languages(languages),
+                               profile=profile)
     table["gain"] = gains.set_index("lang")["gain"].reindex(langs).to_numpy() if not gains.empty else np.nan
     table = table.reset_index(drop=True)
     table.attrs["missing"] = {kind: m.attrs.get("missing_languages", []) for kind, m in matrices.items()}
