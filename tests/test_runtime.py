@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,15 +176,33 @@ def test_attention_matches_transformers_eager():
 
 
 # ------------------------------------------------------------------ fp32 is today's path
-# Final FedAvg arrays of a 2-round smoke run (tiny-random, seed 3, one torch thread so that the sums
-# run in one order on any machine), computed with commit dd969a7, before precision existed. fp32 on
-# the CPU must reproduce them bit for bit.
-FP32_REFERENCE = {
-    "prompt": "0e38a96fa930e562dabb6a95f2083227327a36f86ba88a26f269b49864160e3a",
-    "ptuning": "84c07a18661d9da4bb1d75e87c2bd0ffe57999c584eaa4e7ed6761ec1c9d9a56",
-    "lora": "2d1274f58523ef80e07a6637c12576e9711974cb3e0b7d54bb2b5d62b3e35843",
-    "full": "73fe2c11ad1b82265fd5c3532532f01d9934ec02d8421f698d1aa5cfd23e13f1",
+# Final FedAvg arrays of a 2-round smoke run (tiny-random, seed 3, one torch thread), computed with
+# commit dd969a7, before precision existed. fp32 on the CPU must reproduce them bit for bit. One thread
+# fixes the order of the sums, but not the kernels: oneDNN/MKL pick other fp32 kernels on CPUs with AMX
+# tiles, so the reference depends on that. Both sets were computed by dd969a7 itself (a worktree of it
+# running this test's run_federated call): without AMX on an earlier machine, with AMX on 2026-12-02.
+FP32_REFERENCES = {
+    "no-amx": {
+        "prompt": "0e38a96fa930e562dabb6a95f2083227327a36f86ba88a26f269b49864160e3a",
+        "ptuning": "84c07a18661d9da4bb1d75e87c2bd0ffe57999c584eaa4e7ed6761ec1c9d9a56",
+        "lora": "2d1274f58523ef80e07a6637c12576e9711974cb3e0b7d54bb2b5d62b3e35843",
+        "full": "73fe2c11ad1b82265fd5c3532532f01d9934ec02d8421f698d1aa5cfd23e13f1",
+    },
+    "amx": {
+        "prompt": "b749daf2fe18bdd26f8b24885915bd6059798aa49e3fe6049295d06c11d10284",
+        "ptuning": "b5306fd965538b84db38779d7b59907ec00ea7a9c3c1b48bf875e5d7b2273471",
+        "lora": "659d8013a25d1cc06be4d2ab0d19d060405ce313a16701434e1442d9cc3872b8",
+        "full": "465a541551f5c54ba21943237e9814cfb32c9140265434e051bf3b7240175b1c",
+    },
 }
+
+
+def _kernel_family() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    return "amx" if cpuinfo.exists() and "amx_tile" in cpuinfo.read_text().split() else "no-amx"
+
+
+FP32_REFERENCE = FP32_REFERENCES[_kernel_family()]
 
 
 @pytest.mark.parametrize("method", sorted(FP32_REFERENCE))
@@ -198,7 +217,7 @@ def test_fp32_is_bit_identical_to_the_path_before_precision(method, monkeypatch)
     for key in sorted(arrays):
         digest.update(key.encode())
         digest.update(np.ascontiguousarray(arrays[key], dtype=np.float32).tobytes())
-    assert digest.hexdigest() == FP32_REFERENCE[method]
+    assert digest.hexdigest() == FP32_REFERENCE[method], f"kernel family {_kernel_family()}"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_check.sh runs this)")
