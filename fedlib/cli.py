@@ -117,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                           formatter_class=_HelpFormatter)
     plan.add_argument("--task", required=True, help="task with a compute plan, e.g. nc_standin (required)")
     plan.add_argument("--arms", help="comma-separated arm keys (default: every arm of the plan)")
+    plan.add_argument("--seeds", help="comma-separated seeds of the seed stage to run (default: all); lets two "
+                      "workers share one arm without running a seed twice")
     plan.add_argument("--list", action="store_true", help="list the planned runs and which exist; run nothing")
     return parser
 
@@ -128,6 +130,9 @@ def _plan(args) -> int:
     try:
         plan = get_plan(args.task)
         arms = tuple(plan.arm(key) for key in args.arms.split(",")) if args.arms else None
+        seeds = tuple(int(seed) for seed in args.seeds.split(",")) if args.seeds else None
+    except ValueError:
+        raise CommandError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
     except KeyError as err:
         raise CommandError(err.args[0]) from None
     if args.list:
@@ -140,7 +145,7 @@ def _plan(args) -> int:
                   f"{cfg.run_name()}")
         print(f"{done} of {len(runs)} planned runs exist (seed runs appear once an arm's learning rate is chosen)")
         return 0
-    run_plan(plan, arms, log=lambda line: print(line, flush=True))
+    run_plan(plan, arms, seeds=seeds, log=lambda line: print(line, flush=True))
     return 0
 
 

@@ -203,8 +203,11 @@ def _record_selection(plan: TaskPlan, arm: Arm, chosen: dict) -> None:
     write_atomically(path, (json.dumps(selection, indent=1, sort_keys=True) + "\n").encode())
 
 
-def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, log=print, progress=None) -> dict:
-    """Run (or load) every run of the plan, arm by arm; returns the learning-rate selection."""
+def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, seeds: tuple[int, ...] | None = None,
+             log=print, progress=None) -> dict:
+    """Run (or load) every run of the plan, arm by arm; returns the learning-rate selection.
+
+    ``seeds`` restricts the seed stage (the learning-rate stage always runs at seed 0)."""
     for arm in arms or plan.arms:
         started = time.perf_counter()
         chosen = select_lr(plan, arm, progress=progress)
@@ -212,6 +215,8 @@ def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, log=print, 
         log(f"{plan.task} {arm.key}: lr {chosen['lr']:g} (validation {chosen['scores']}"
             f"{', at the edge of the grid' if chosen['at_edge'] else ''})")
         for seed in plan.seeds(arm)[1:]:
+            if seeds is not None and seed not in seeds:
+                continue
             artifact = _artifact(plan.config(arm, seed=seed, lr=chosen["lr"]), compute=True, progress=progress)
             log(f"{plan.task} {arm.key} seed {seed}: test {artifact['average']['accuracy']:.3f}, "
                 f"converged {converged(artifact)}")

@@ -250,3 +250,17 @@ def test_a_runs_cost_is_its_cpu_time_where_recorded():
     assert plans.cpu_hours({**shared, "cpu_seconds": 1800.0}) == pytest.approx(0.5)  # waited half the time
     assert plans.cpu_hours({**shared, "cpu_seconds": None}) == pytest.approx(2.0)  # bound: wall x threads
     assert plans.cpu_hours(shared) == pytest.approx(2.0)
+
+
+def test_two_workers_can_split_an_arms_seeds(monkeypatch, results_tmp):
+    plan = plans.get_plan("nc_standin")
+    arm = plan.arm("fed-lora")
+    ran = []
+
+    def fake_artifact(cfg, **kw):
+        ran.append(cfg.seed)
+        return {**_fake(val=(0.5 + cfg.lr,)), "average": {"accuracy": 0.5}}
+
+    monkeypatch.setattr(plans, "_artifact", fake_artifact)
+    plans.run_plan(plan, (arm,), seeds=(2,), log=lambda line: None)
+    assert ran == [0] * len(arm.lr_grid) + [2]  # the grid at seed 0, then only the seed asked for
