@@ -95,3 +95,21 @@ def dp_numbers(sweep: pd.DataFrame, noise_levels: Sequence[float], clipping_norm
         "dp_clip_only_f1": float(f1.loc[0.0]),
         "dp_noise_effect": float((accuracy.drop(0.0) - accuracy.loc[0.0]).abs().max()),
     }
+
+
+def shown_sweep(sweep: pd.DataFrame):
+    """A :func:`dp_sweep` as a reader sees it: "no DP" instead of empty DP settings, accuracy in %."""
+    from fedlib.display import for_reader
+
+    dp = sweep["noise_multiplier"].notna()
+    table = pd.DataFrame({
+        "DP": ["clipping + noise" if on else "no DP" for on in dp],
+        "noise multiplier z": [f"{z:g}" if on else "—" for z, on in zip(sweep["noise_multiplier"], dp, strict=True)],
+        "clipping norm": [f"{c:g}" if on else "—" for c, on in zip(sweep["clipping_norm"], dp, strict=True)],
+        "noise std on the average": [f"{s:.2g}" for s in sweep["noise_std"]],
+        "seed": sweep["seed"].astype(int).to_numpy(),
+        "test accuracy (%)": (sweep["accuracy"] * 100).to_numpy(),
+        "macro-F1": [f"{f:.3f}" for f in sweep["macro_f1"]],
+        "best round": sweep["best_round"].to_numpy(),
+    })
+    return for_reader(table)

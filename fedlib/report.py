@@ -280,7 +280,8 @@ def profile_table(tasks=("nc_standin", "xnli", "masakhanews")) -> pd.DataFrame:
 
 def efficiency_numbers(curve: pd.DataFrame) -> dict[str, float | int]:
     """What chapter 6 quotes of a :func:`budget_curve`: both paradigms at the smallest and largest
-    budget, and the smallest budget at which federated matches monolingual at the largest (-1: none)."""
+    budget, and the smallest budget at which federated matches monolingual at the largest, as a
+    sentence (``eff_matching``) that also says when no budget in the range does."""
     wide = curve.pivot(index="train_per_client", columns="paradigm", values="mean")
     smallest, largest = wide.iloc[0], wide.iloc[-1]
     matched = wide.index[wide["federated"] >= largest["monolingual"]]
@@ -288,7 +289,10 @@ def efficiency_numbers(curve: pd.DataFrame) -> dict[str, float | int]:
         "eff_small_budget": int(wide.index[0]), "eff_large_budget": int(wide.index[-1]),
         "eff_small_federated": float(smallest["federated"]), "eff_small_monolingual": float(smallest["monolingual"]),
         "eff_large_federated": float(largest["federated"]), "eff_large_monolingual": float(largest["monolingual"]),
-        "eff_matching_budget": int(matched[0]) if len(matched) else -1,
+        "eff_matching": (f"federated training matches monolingual training at the largest budget with "
+                         f"{int(matched[0])} rows per client" if len(matched) else
+                         "no budget in this range lets federated training match monolingual training at the "
+                         "largest budget"),
     }
 
 

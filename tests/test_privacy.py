@@ -143,3 +143,16 @@ def test_dp_numbers_read_the_reference_and_each_noise_level():
     assert numbers["dp_reference"] == pytest.approx(80) and numbers["dp_clip_only"] == pytest.approx(50)
     assert numbers["dp_small"] == pytest.approx(52) and numbers["dp_large_z"] == 0.1
     assert numbers["dp_noise_effect"] == pytest.approx(3)  # the largest move away from clipping alone
+
+
+def test_the_shown_sweep_names_the_reference_instead_of_leaving_it_empty():
+    import pandas as pd
+
+    from fedlib.privacy import COLUMNS, shown_sweep
+
+    nan = float("nan")
+    sweep = pd.DataFrame([[nan, nan, 0.0, 0, 0.80, 0.7, 3, "a"], [0.01, 1.0, 0.002, 0, 0.52, 0.4, 3, "c"]],
+                         columns=list(COLUMNS))
+    html = shown_sweep(sweep).to_html()
+    assert "no DP" in html and "0.01" in html and "80.0" in html
+    assert "nan" not in html.lower()
