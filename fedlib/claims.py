@@ -5,6 +5,11 @@ Every row is computed from the compute plan's artifacts already on disk (nothing
 verdict follows :mod:`fedlib.verdicts`: the 95 % interval of the paired difference (bootstrap over
 seeds and test examples) decides, and a claim whose artifacts are missing is *not assessed*, never
 guessed. Each row prints the rule its verdict follows.
+
+Beside the paper's comparisons, one row per task asks whether federated training lifts the language
+it serves worst above where monolingual training leaves its worst: the paper claims federated
+training helps low-resource languages but gives no number for the worst one, so that row's paper
+value is "—" and its verdict is on the sign alone.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import pandas as pd
 from fedlib import paper
 from fedlib.config import Profile
 from fedlib.data.tasks import NC_LANGUAGES
-from fedlib.evidence import PAPER_PARADIGM, difference, paper_difference, task_results
+from fedlib.evidence import PAPER_PARADIGM, WORST_PAIR, difference, paper_difference, task_results, worst_difference
 from fedlib.verdicts import decide, rule
 
 # Where each chapter's evidence lives, relative to the ledger page (book/claims.md).
@@ -34,6 +39,8 @@ TASK_CLAIMS = (
     ("fed-ptuning", "central-ptuning", "federated vs centralized prompt tuning"),
     ("fed-lora", "fed-ptuning", "federated LoRA vs federated prompt tuning"),
 )
+WORST_CLAIM = "federated raises the worst language above monolingual"  # WORST_PAIR, claimed positive
+WORST_QUANTITY = "worst-language accuracy (each arm's lowest language, found anew in every resample)"
 
 
 @dataclasses.dataclass
@@ -46,20 +53,30 @@ class Claim:
     evidence: str  # link to the chapter section that computes it
 
 
+def _ours(estimate, results: dict, a: str, b: str) -> str:
+    if estimate is None:
+        return "no artifacts yet"
+    seeds = sorted(set(results[a].seeds) & set(results[b].seeds))
+    return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
+            f"({len(seeds)} seeds)")
+
+
 def comparison_claim(task: str, a: str, b: str, text: str, results: dict) -> Claim:
     """One row: the paper's reported difference of the two paradigms vs our paired difference."""
     reported = paper.reported_averages(task)
     pa, pb = reported[PAPER_PARADIGM[a]], reported[PAPER_PARADIGM[b]]
     sign = 1 if pa >= pb else -1
     estimate = difference(results, a, b)
-    if estimate is None:
-        ours = "no artifacts yet"
-    else:
-        seeds = sorted(set(results[a].seeds) & set(results[b].seeds))
-        ours = (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
-                f"({len(seeds)} seeds)")
     return Claim(f"{task}: {text}", f"{PAPER_PARADIGM[a]} {pa} vs {PAPER_PARADIGM[b]} {pb} ({pa - pb:+.1f})",
-                 ours, decide(estimate, sign), rule(a, b, sign), CHAPTER_TASKS[task][0])
+                 _ours(estimate, results, a, b), decide(estimate, sign), rule(a, b, sign), CHAPTER_TASKS[task][0])
+
+
+def worst_language_claim(task: str, results: dict) -> Claim:
+    """One row: federated minus monolingual in worst-language accuracy, claimed positive, no paper number."""
+    a, b = WORST_PAIR
+    estimate = worst_difference(results, a, b)
+    return Claim(f"{task}: {WORST_CLAIM}", "—", _ours(estimate, results, a, b), decide(estimate, 1),
+                 rule(a, b, 1, of=WORST_QUANTITY), CHAPTER_TASKS[task][0])
 
 
 def _parameter_claim() -> Claim:
@@ -87,6 +104,7 @@ def claims_ledger(profile: Profile) -> pd.DataFrame:
         results = task_results(task, profile=profile.name)
         claims += [comparison_claim(task, a, b, text, results) for a, b, text in TASK_CLAIMS
                    if paper_difference(task, a, b) is not None]
+        claims.append(worst_language_claim(task, results))
     return pd.DataFrame([dataclasses.asdict(c) for c in claims])
 
 

@@ -1,8 +1,11 @@
 """Turn a resolved config into clients: who holds which training, validation and test rows.
 
 The paper's clients are languages. With ``partition="dirichlet"`` each language's training rows are
-further split across ``clients_per_language`` clients with Dirichlet label skew (non-IID); the
-clients of one language share that language's validation and test sets.
+further split across ``clients_per_language`` clients with Dirichlet label skew (non-IID); with
+``partition="iid"`` uniformly at random into clients of exactly equal size (a remainder that does not
+divide is left out, see :func:`fedlib.data.iid_partition`), so that FedAvg weights them equally and
+DP noise is averaged over more updates (:mod:`fedlib.privacy`). Either way the clients of one language
+share that language's validation and test sets.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def protocol_report(config: ExperimentConfig) -> dict[str, dict[str, int]]:
 
 @functools.lru_cache(maxsize=8)
 def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
-    from fedlib.data import dirichlet_partition
+    from fedlib.data import dirichlet_partition, iid_partition
     from fedlib.protocol import TEST_SEED
 
     cfg = ExperimentConfig(**dict(zip(_DATA_FIELDS, data_key, strict=True)))
@@ -86,7 +89,10 @@ def _clients_cached(data_key: tuple) -> tuple[ClientData, ...]:
         if cfg.partition == "language":
             clients.append(ClientData(lang, lang, train, validation, test))
             continue
-        parts = dirichlet_partition(train, cfg.clients_per_language, cfg.alpha, seed=cfg.seed)
+        if cfg.partition == "iid":
+            parts = iid_partition(train, cfg.clients_per_language, seed=cfg.seed, equal_sizes=True)
+        else:
+            parts = dirichlet_partition(train, cfg.clients_per_language, cfg.alpha, seed=cfg.seed)
         for i, part in enumerate(parts):
             clients.append(ClientData(f"{lang}-{i}", lang, part, validation, test))
     return tuple(clients)

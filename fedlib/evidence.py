@@ -1,7 +1,8 @@
 """What the compute plan's artifacts say: per-arm accuracy with intervals, paired differences, flags.
 
 Reads only artifacts on disk (nothing trains here). An arm's runs are its seeds at the learning rate
-chosen on validation (:mod:`fedlib.plan`); a comparison pairs two arms on the seeds both have.
+chosen on validation (:mod:`fedlib.plan`); a comparison pairs two arms on the seeds both have, in mean
+accuracy (:func:`difference`) or in worst-language accuracy (:func:`worst_difference`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 
 from fedlib import paper
 from fedlib.plan import Arm, TaskPlan, converged, get_plan, load_selection
-from fedlib.stats import Estimate, Outcomes, outcomes, paired_difference
+from fedlib.stats import Estimate, Outcomes, outcomes, paired_difference, paired_worst_difference
 
 # (A, B) pairs whose difference the chapters and the ledger report, with the paradigm names the paper
 # reports them under.
@@ -21,6 +22,8 @@ COMPARISONS = (
     ("fed-prompt", "mono-ptuning"),
     ("fed-lora", "fed-ptuning"),
 )
+# The pair whose worst languages the chapters glue and the ledger decides ("no language left behind").
+WORST_PAIR = ("fed-ptuning", "mono-ptuning")
 PAPER_PARADIGM = {"fed-ptuning": "federated", "mono-ptuning": "monolingual", "central-ptuning": "centralized",
                   "fed-lora": "federated-lora"}
 
@@ -89,11 +92,21 @@ def paired_outcomes(a: ArmResult, b: ArmResult) -> tuple[Outcomes, Outcomes]:
     return keep(a), keep(b)
 
 
-def difference(results: dict[str, ArmResult], a: str, b: str, *, interim: bool = False) -> Estimate | None:
-    """``a - b`` in mean accuracy (fraction), paired on the seeds both arms have; ``None`` while either
-    arm misses one of its planned seeds (a verdict waits for the whole plan), unless ``interim``."""
+def _paired(results: dict[str, ArmResult], a: str, b: str, interim: bool, compare) -> Estimate | None:
     if a not in results or b not in results or not set(results[a].seeds) & set(results[b].seeds):
         return None
     if not interim and not (results[a].complete and results[b].complete):
         return None
-    return paired_difference(*paired_outcomes(results[a], results[b]))
+    return compare(*paired_outcomes(results[a], results[b]))
+
+
+def difference(results: dict[str, ArmResult], a: str, b: str, *, interim: bool = False) -> Estimate | None:
+    """``a - b`` in mean accuracy (fraction), paired on the seeds both arms have; ``None`` while either
+    arm misses one of its planned seeds (a verdict waits for the whole plan), unless ``interim``."""
+    return _paired(results, a, b, interim, paired_difference)
+
+
+def worst_difference(results: dict[str, ArmResult], a: str, b: str, *, interim: bool = False) -> Estimate | None:
+    """``a - b`` in worst-language accuracy (each arm's own worst language), paired and waiting for
+    every planned seed as :func:`difference` does."""
+    return _paired(results, a, b, interim, paired_worst_difference)

@@ -1,7 +1,10 @@
 """The plan's evidence as tables and glue numbers for chapters 3-5 (reads artifacts; trains nothing).
 
 Every accuracy carries its 95 % interval (bootstrap over seeds and test sentences, :mod:`fedlib.stats`)
-and every comparison is a paired difference. Percentages here are points (0-100).
+and every comparison is a paired difference. Beside each arm's mean over languages stand its worst
+language and its spread (best minus worst language), and beside each comparison the paired difference
+of worst-language accuracy: an average can rise while one language is left behind. Percentages here
+are points (0-100).
 """
 
 from __future__ import annotations
@@ -10,20 +13,34 @@ import pandas as pd
 
 from fedlib import paper
 from fedlib.display import for_reader, interval, number
-from fedlib.evidence import COMPARISONS, ArmResult, difference, paired_outcomes, paper_difference
+from fedlib.evidence import (
+    COMPARISONS,
+    WORST_PAIR,
+    ArmResult,
+    difference,
+    paired_outcomes,
+    paper_difference,
+    worst_difference,
+)
 from fedlib.plan import converged, cpu_hours, get_plan, spent_cpu_hours
-from fedlib.stats import arm_estimate, paired_difference, per_language
+from fedlib.stats import arm_estimate, paired_difference, per_language, spread, worst_language
 from fedlib.verdicts import decide
 
 
 def arm_table(results: dict[str, ArmResult]) -> pd.DataFrame:
-    """One row per arm: seeds, learning rate, accuracy (%) with its 95 % interval, flags."""
+    """One row per arm: seeds, learning rate, accuracy (%) with its 95 % interval, its worst language
+    and the accuracy there, the spread (best − worst language, points), each with its interval, flags."""
     rows = []
     for key, result in results.items():
         estimate = arm_estimate(result.outcomes)
+        language, worst = worst_language(result.outcomes)
+        gap = spread(result.outcomes)
         rows.append({"arm": key, "label": result.arm.label, "seeds": len(result.seeds),
                      "planned seeds": len(result.planned_seeds), "lr": result.lr,
                      "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high,
+                     "worst language": language, "worst": 100 * worst.mean, "worst low": 100 * worst.low,
+                     "worst high": 100 * worst.high, "spread": 100 * gap.mean, "spread low": 100 * gap.low,
+                     "spread high": 100 * gap.high,
                      "collapsed": result.outcomes.collapsed,
                      "one-label share": 100 * result.outcomes.majority_share,
                      "converged": f"{result.converged_runs}/{len(result.artifacts)}",
@@ -32,14 +49,18 @@ def arm_table(results: dict[str, ArmResult]) -> pd.DataFrame:
 
 
 def comparison_table(task: str, results: dict[str, ArmResult]) -> pd.DataFrame:
-    """One row per reported comparison: our paired difference (points) with its interval, the paper's."""
+    """One row per reported comparison: our paired difference (points) with its interval, the paper's,
+    and our paired difference of worst-language accuracy (each arm's own worst language)."""
     rows = []
     for a, b in COMPARISONS:
-        estimate = difference(results, a, b)
+        estimate, worst = difference(results, a, b), worst_difference(results, a, b)
         paper_diff = paper_difference(task, a, b)
         rows.append({"comparison": f"{a} − {b}", "difference": None if estimate is None else 100 * estimate.mean,
                      "low": None if estimate is None else 100 * estimate.low,
                      "high": None if estimate is None else 100 * estimate.high,
+                     "worst difference": None if worst is None else 100 * worst.mean,
+                     "worst low": None if worst is None else 100 * worst.low,
+                     "worst high": None if worst is None else 100 * worst.high,
                      "paper": paper_diff,
                      "verdict": decide(estimate, 1 if (paper_diff or 0) >= 0 else -1) if paper_diff is not None
                      else ("not assessed" if estimate is None else "no paper value")})
@@ -109,9 +130,12 @@ def task_numbers(task: str, results: dict[str, ArmResult], prefix: str, *, profi
     computed yet or not (then :data:`MISSING` / ``not assessed``), so a chapter builds at any stage.
 
     Keys: ``<prefix>_<arm>`` (mean and interval), ``..._seeds`` ("5 of 5"), ``..._lr``, ``..._converged``,
-    ``..._majority`` (largest share of one predicted label); ``<prefix>_<a>_minus_<b>`` (paired
+    ``..._majority`` (largest share of one predicted label); for fed-ptuning and mono-ptuning also
+    ``..._worst`` (worst-language accuracy and interval), ``..._worst_language`` (which one) and
+    ``..._spread`` (best − worst language); ``<prefix>_<a>_minus_<b>`` (paired
     difference; interim, and said so, until both arms have every seed), ``..._zero`` (whether its
-    interval excludes 0) and ``..._verdict``; the paper's
+    interval excludes 0) and ``..._verdict``; the same three for
+    ``<prefix>_fed_ptuning_minus_mono_ptuning_worst`` (worst-language accuracy; claimed positive); the paper's
     averages ``<prefix>_paper_<paradigm>``; ``<prefix>_languages`` and ``..._federated_above`` / ``_below``
     (languages whose paired federated − monolingual interval excludes 0 upwards / downwards);
     ``<prefix>_plan_runs`` and ``<prefix>_plan_cpu_hours``
@@ -124,29 +148,28 @@ def task_numbers(task: str, results: dict[str, ArmResult], prefix: str, *, profi
         if result is None:
             numbers.update({name: MISSING, f"{name}_seeds": f"0 of {len(plan.seeds(arm))}", f"{name}_lr": "—",
                             f"{name}_converged": "—", f"{name}_majority": "—"})
+            if arm.key in WORST_PAIR:
+                numbers.update({f"{name}_worst": MISSING, f"{name}_worst_language": "—", f"{name}_spread": MISSING})
             continue
         numbers.update({name: interval_text(arm_estimate(result.outcomes)),
                         f"{name}_seeds": f"{len(result.seeds)} of {len(result.planned_seeds)}",
                         f"{name}_lr": f"{result.lr:g}",
                         f"{name}_converged": f"{result.converged_runs} of {len(result.artifacts)}",
                         f"{name}_majority": f"{100 * result.outcomes.majority_share:.0f} %"})
+        if arm.key in WORST_PAIR:
+            language, worst = worst_language(result.outcomes)
+            numbers.update({f"{name}_worst": interval_text(worst), f"{name}_worst_language": language,
+                            f"{name}_spread": interval_text(spread(result.outcomes), unit=" points")})
     for a, b in COMPARISONS:
         name = f"{prefix}_{_name(a)}_minus_{_name(b)}"
-        final = difference(results, a, b)
-        shown = final or difference(results, a, b, interim=True)
-        if shown is None:
-            numbers[name] = "not assessed"
-        else:
-            seeds = len(set(results[a].seeds) & set(results[b].seeds))
-            numbers[name] = interval_text(shown, signed=True, unit=" points") + (
-                "" if final is not None else f" (interim, {seeds} seeds)")
-        numbers[f"{name}_zero"] = ("—" if shown is None else
-                                   "excludes 0" if shown.excludes_zero else "includes 0")
         paper_diff = paper_difference(task, a, b)
+        numbers.update(_difference_numbers(name, results, a, b, difference,
+                                           None if paper_diff is None else 1 if paper_diff >= 0 else -1))
         if paper_diff is not None:
             numbers[f"{name}_paper"] = f"{paper_diff:+.1f} points"
-        numbers[f"{name}_verdict"] = (decide(final, 1 if paper_diff >= 0 else -1) if paper_diff is not None
-                                      else "no paper value")
+    a, b = WORST_PAIR
+    numbers.update(_difference_numbers(f"{prefix}_{_name(a)}_minus_{_name(b)}_worst", results, a, b,
+                                       worst_difference, 1))
     for paradigm, value in paper.reported_averages(task).items():
         numbers[f"{prefix}_paper_{_name(paradigm)}"] = f"{value:g} %"
     gains = language_gains(results, "fed-ptuning", "mono-ptuning")
@@ -160,6 +183,23 @@ def task_numbers(task: str, results: dict[str, ArmResult], prefix: str, *, profi
     return numbers
 
 
+def _difference_numbers(name: str, results: dict[str, ArmResult], a: str, b: str, compare,
+                        sign: int | None) -> dict[str, str]:
+    """A paired difference ``compare(results, a, b)`` as glue: its text (interim, and said so, until both
+    arms have every seed), whether its interval excludes 0, and its verdict on the sign ``sign``
+    (``no paper value`` where there is no claimed sign)."""
+    final = compare(results, a, b)
+    shown = final or compare(results, a, b, interim=True)
+    if shown is None:
+        text = "not assessed"
+    else:
+        seeds = len(set(results[a].seeds) & set(results[b].seeds))
+        text = interval_text(shown, signed=True, unit=" points") + (
+            "" if final is not None else f" (interim, {seeds} seeds)")
+    return {name: text, f"{name}_zero": "—" if shown is None else "excludes 0" if shown.excludes_zero else "includes 0",
+            f"{name}_verdict": "no paper value" if sign is None else decide(final, sign)}
+
+
 def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
     """The chapter's headline in words, every number from the artifacts (Markdown)."""
     needed = ("fed-ptuning", "mono-ptuning", "central-ptuning")
@@ -170,8 +210,12 @@ def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
     def arm(key):
         return interval_text(arm_estimate(results[key].outcomes))
 
-    def gap(a, b):  # the verdicts wait for every seed; the sentence says how many
-        return interval_text(difference(results, a, b, interim=True), signed=True, unit=" points")
+    def gap(a, b, compare=difference):  # the verdicts wait for every seed; the sentence says how many
+        return interval_text(compare(results, a, b, interim=True), signed=True, unit=" points")
+
+    def worst(key):
+        language, estimate = worst_language(results[key].outcomes)
+        return f"{language} at {interval_text(estimate)}"
 
     seeds = len(results["fed-ptuning"].seeds)
     planned = len(get_plan(task).arm("fed-ptuning").seeds)
@@ -179,7 +223,9 @@ def summary_sentence(task: str, results: dict[str, ArmResult]) -> str:
             f"test accuracy (mean over languages, 95 % interval over seeds and test sentences), monolingual "
             f"training {arm('mono-ptuning')} and centralized training {arm('central-ptuning')}. Paired by seed "
             f"and sentence, federated minus monolingual is {gap('fed-ptuning', 'mono-ptuning')} and federated "
-            f"minus centralized {gap('fed-ptuning', 'central-ptuning')}."
+            f"minus centralized {gap('fed-ptuning', 'central-ptuning')}. The worst language is "
+            f"{worst('fed-ptuning')} federated and {worst('mono-ptuning')} monolingual; paired, federated minus "
+            f"monolingual in worst-language accuracy is {gap('fed-ptuning', 'mono-ptuning', worst_difference)}."
             + ("" if all(results[key].complete for key in needed) else
                " *Interim: some arms miss planned seeds (seeds per arm in the table below); the verdicts wait "
                "for all of them.*"))
@@ -199,8 +245,15 @@ def shown_arms(results: dict[str, ArmResult]):
         "learning rate": [f"{lr:g}" for lr in table["lr"]],
         "accuracy (%) [95 % CI]": [interval(*r) for r in
                                    zip(table["accuracy"], table["low"], table["high"], strict=True)],
-        "converged runs": table["converged"], "one-label share (%)": table["one-label share"].round(0).astype(int),
-        "collapsed": table["collapsed"].map({True: "yes", False: "no"}),
+        "worst language (%) [95 % CI]": [f"{lang} {interval(*r)}" for lang, *r in
+                                         zip(table["worst language"], table["worst"], table["worst low"],
+                                             table["worst high"], strict=True)],
+        "spread, best − worst (points) [95 % CI]": [
+            interval(*r) for r in zip(table["spread"], table["spread low"], table["spread high"], strict=True)],
+        "converged runs": table["converged"],
+        # one column for both flags keeps the table within the page
+        "one-label share (%)": [f"{share:.0f}" + (", collapsed" if collapsed else "") for share, collapsed in
+                                zip(table["one-label share"], table["collapsed"], strict=True)],
         "CPU-hours": [f"{h:.2f}" for h in table["cpu_hours"]]}))
 
 
@@ -211,7 +264,10 @@ def shown_comparisons(task: str, results: dict[str, ArmResult]):
         "ours, points [95 % CI]": [interval(*r, signed=True) for r in
                                    zip(table["difference"], table["low"], table["high"], strict=True)],
         "paper, points": [number(v, signed=True) for v in table["paper"]],
-        "verdict": table["verdict"]}))
+        "verdict": table["verdict"],
+        "worst language, points [95 % CI]": [
+            interval(*r, signed=True) for r in
+            zip(table["worst difference"], table["worst low"], table["worst high"], strict=True)]}))
 
 
 def shown_languages(results: dict[str, ArmResult]):

@@ -19,7 +19,7 @@ from fedlib.protocol import PROTOCOLS
 from fedlib.runtime import PRECISIONS
 
 PARADIGMS = ("monolingual", "centralized", "federated", "federated-full", "federated-lora")
-PARTITIONS = ("language", "dirichlet")
+PARTITIONS = ("language", "dirichlet", "iid")
 STRATEGIES = ("fedavg", "fedprox", "fedadam")
 ENGINES = ("inprocess", "simulation", "deployment")
 
@@ -60,7 +60,9 @@ class ExperimentConfig:
     num_virtual_tokens: int | None = None
     lora_rank: int = 8
     # Federation.
-    partition: str = "language"  # one client per language, or Dirichlet label skew within each
+    # One client per language; or each language split into clients_per_language clients, with
+    # Dirichlet label skew ("dirichlet") or uniformly at random into equal sizes ("iid").
+    partition: str = "language"
     clients_per_language: int = 1
     alpha: float = 0.5
     strategy: str = "fedavg"
@@ -86,7 +88,7 @@ class ExperimentConfig:
         """How many clients this config has, without loading data (``None`` until languages are set)."""
         if self.languages is None:
             return None
-        return len(self.languages) * (self.clients_per_language if self.partition == "dirichlet" else 1)
+        return len(self.languages) * (self.clients_per_language if self.partition != "language" else 1)
 
     def resolved(self) -> ResolvedConfig:
         """A copy with every ``None`` budget filled from the profile, and validated.
@@ -171,7 +173,7 @@ class ExperimentConfig:
         if self.proximal_mu < 0:
             problems.append(f"proximal_mu must be >= 0 (got {self.proximal_mu!r})")
         if self.partition == "language" and self.clients_per_language != 1:
-            problems.append("clients_per_language > 1 needs partition='dirichlet'")
+            problems.append("clients_per_language > 1 needs partition='dirichlet' or 'iid'")
         if self.languages is not None:
             from fedlib.data import get_task, is_folder_task
 
@@ -191,7 +193,7 @@ class ExperimentConfig:
                     problems.append(
                         f"a federated run needs at least two clients, and {len(self.languages)} language(s) "
                         f"({', '.join(self.languages)}) of the folder's {', '.join(spec.languages)} make "
-                        f"{self.num_clients}: choose two or more languages (or partition='dirichlet' with "
+                        f"{self.num_clients}: choose two or more languages (or partition='dirichlet' or 'iid' with "
                         "clients_per_language >= 2), or run paradigm='monolingual'")
         if problems:
             raise ValueError("invalid experiment config:\n  - " + "\n  - ".join(problems))
@@ -241,6 +243,8 @@ class ExperimentConfig:
 
         cfg = self.resolved()
         tag = cfg.paradigm if cfg.paradigm != "federated" or cfg.partition == "language" else "federated-noniid"
+        if cfg.partition == "iid":  # new with iid sub-clients: every federated paradigm says how many
+            tag = f"{cfg.paradigm}-iid{cfg.clients_per_language}"
         return f"{task_file_name(cfg.task)}-{tag}-{cfg.method}-s{cfg.seed}-{self.config_hash()}"
 
 

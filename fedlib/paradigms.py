@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fedlib.artifacts import (
     SCHEMA_VERSION,
@@ -27,13 +28,16 @@ from fedlib.artifacts import (
 )
 from fedlib.client_datasets import build_clients, pooled, protocol_report
 from fedlib.experiment import ExperimentConfig
-from fedlib.methods import count_parameters
+from fedlib.methods import count_parameters, trainable_state
 from fedlib.model import get_bundle, model_spec, num_labels_of
+from fedlib.model_store import load_states, save_states
 from fedlib.predictions import encode_labels, test_outcomes
 from fedlib.seeds import client_seed
 from fedlib.training import encode, evaluate, train_local
 
 METRICS = ("accuracy", "macro_f1")
+STATES = "_states"  # an outcome's trained weights, kept out of the artifact (fedlib.model_store)
+GLOBAL_MODEL, POOLED_MODEL = "global", "pooled"
 
 
 def _language_means(per_client: list[tuple[str, dict]], num_labels: int) -> dict[str, dict]:
@@ -56,7 +60,7 @@ def _language_means(per_client: list[tuple[str, dict]], num_labels: int) -> dict
 
 
 def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
-    results, details = [], {}
+    results, details, states = [], {}, {}
     for index, client in enumerate(build_clients(cfg)):
         bundle.reset(cfg.seed)
         report = train_local(
@@ -69,9 +73,11 @@ def _monolingual(cfg: ExperimentConfig, bundle, progress) -> dict:
         test = evaluate(bundle.model, encode(client.test, bundle.tokenizer, cfg.max_length), bundle.tokenizer,
                         runtime=bundle.runtime, keep_predictions=True)
         results.append((client.lang, test))
+        states[client.name] = trainable_state(bundle.model)  # the best epoch's (train_local restores it)
         details[client.name] = {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
                                 "history": report.history, "seconds": report.seconds}
-    return {"per_language": _language_means(results, bundle.model.config.num_labels), "clients": details}
+    return {"per_language": _language_means(results, bundle.model.config.num_labels), "clients": details,
+            STATES: states}
 
 
 def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
@@ -88,13 +94,15 @@ def _centralized(cfg: ExperimentConfig, bundle, progress) -> dict:
                for c in clients]
     return {"per_language": _language_means(results, bundle.model.config.num_labels),
             "training": {"best_epoch": report.best_epoch, "epochs_run": report.epochs_run,
-                         "history": report.history, "seconds": report.seconds}}
+                         "history": report.history, "seconds": report.seconds},
+            STATES: {POOLED_MODEL: trainable_state(bundle.model)}}
 
 
 def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
     from tqdm.auto import tqdm
 
     from fedlib.federated import run_federated
+    from fedlib.federated.result_file import BEST_ARRAYS, FINAL_ARRAYS
     from fedlib.training import progress_enabled
 
     with tqdm(total=cfg.rounds, desc=f"federated {cfg.method} rounds", disable=not progress_enabled(progress),
@@ -104,7 +112,8 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
             bar.set_postfix(val_acc=f"{record['val_accuracy']:.3f}")
 
         history = run_federated(cfg, progress=on_round, checkpoint_dir=checkpoint_dir)
-    history.pop("_final_arrays", None)
+    history.pop(FINAL_ARRAYS, None)
+    best_state = {k: torch.from_numpy(np.array(v)) for k, v in history.pop(BEST_ARRAYS).items()}
     best = history["best"]
     per_language = {}
     for lang, m in best["per_language"].items():
@@ -113,6 +122,7 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
             per_language[lang].update(correct=m["test_correct"], predicted_counts=m["test_predicted_counts"])
     first = history["rounds"][0]["clients"]
     return {"per_language": per_language, "history": history, "best_round": best["round"],
+            STATES: {GLOBAL_MODEL: best_state},
             "bytes_per_round": {name: {"sent": c.get("bytes_sent", 0), "received": c.get("bytes_received", 0)}
                                 for name, c in first.items()}}
 
@@ -122,16 +132,8 @@ def checkpoint_dir_for(path) -> Path:
     return path.with_name(path.name + ".ckpt")
 
 
-def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progress: bool | None = None) -> dict:
-    """Run one experiment, or load its artifact when one with the same config hash exists.
-
-    A federated run checkpoints every round into ``<artifact>.ckpt/``; a run that was killed resumes
-    from there (same config hash only) and the folder is removed once the artifact is written.
-    """
-    cfg = config.resolved()
-    path = artifact_path(cfg)
-    if path.exists() and not (force if force is not None else force_requested()):
-        return load_artifact(path)
+def _train(cfg, progress, checkpoint_dir) -> tuple[dict, dict]:
+    """Run one resolved config: its artifact (not saved) and its trained states."""
     started, cpu_started = time.perf_counter(), time.process_time()
     bundle = get_bundle(model_spec(cfg, num_labels_of(cfg)))
     if cfg.paradigm == "monolingual":
@@ -139,7 +141,8 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
     elif cfg.paradigm == "centralized":
         outcome = _centralized(cfg, bundle, progress)
     else:
-        outcome = _federated(cfg, progress, checkpoint_dir_for(path))
+        outcome = _federated(cfg, progress, checkpoint_dir)
+    states = outcome.pop(STATES)
     per_language = outcome["per_language"]
     params = count_parameters(bundle.model)
     artifact = {
@@ -161,6 +164,56 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
     folder = data_folder(cfg.task)
     if folder is not None:  # shipped tasks' artifacts keep the fields they always had
         artifact["data_folder"] = folder
+    return artifact, states
+
+
+def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progress: bool | None = None) -> dict:
+    """Run one experiment, or load its artifact when one with the same config hash exists.
+
+    A federated run checkpoints every round into ``<artifact>.ckpt/``; a run that was killed resumes
+    from there (same config hash only) and the folder is removed once the artifact is written. The
+    trained weights go to :func:`fedlib.model_store.model_path` (outside the repository).
+    """
+    cfg = config.resolved()
+    path = artifact_path(cfg)
+    if path.exists() and not (force if force is not None else force_requested()):
+        return load_artifact(path)
+    artifact, states = _train(cfg, progress, checkpoint_dir_for(path))
     save_artifact(artifact, path)
+    save_states(cfg, states, {"retrained": False})
     shutil.rmtree(checkpoint_dir_for(path), ignore_errors=True)
     return artifact
+
+
+def _accuracies(artifact: dict) -> dict[str, float]:
+    return {lang: m["accuracy"] for lang, m in artifact["per_language"].items()}
+
+
+def trained_states(config: ExperimentConfig, *, progress: bool | None = None) -> tuple[dict, dict]:
+    """The trained weights of a run, ``({model name: state}, info)``, training it where needed.
+
+    Model names: ``"global"`` (federated), ``"pooled"`` (centralized), the client names (monolingual).
+    A run with no artifact is run (artifact and weights saved). A run whose artifact exists but whose
+    weights this machine lacks is trained again without touching the artifact; ``info`` then says
+    whether the retrained run reproduced the artifact's per-language test accuracies exactly
+    (``reproduced``) and the largest difference, so a reader can tell a model that is the committed
+    run's from one that only shares its config.
+    """
+    cfg = config.resolved()
+    saved = load_states(cfg)
+    if saved is not None:
+        return saved
+    path = artifact_path(cfg)
+    if not path.exists():
+        run_experiment(cfg, progress=progress)
+        return load_states(cfg)
+    committed = load_artifact(path)
+    retrained, states = _train(cfg, progress, checkpoint_dir_for(path).with_name(path.name + ".retrain.ckpt"))
+    shutil.rmtree(checkpoint_dir_for(path).with_name(path.name + ".retrain.ckpt"), ignore_errors=True)
+    ours, theirs = _accuracies(retrained), _accuracies(committed)
+    gap = max(abs(ours[lang] - theirs[lang]) for lang in theirs)
+    info = {"retrained": True, "reproduced": gap == 0.0, "max_accuracy_difference": gap,
+            "retrained_accuracy": retrained["average"]["accuracy"],
+            "committed_accuracy": committed["average"]["accuracy"]}
+    save_states(cfg, states, info)
+    return load_states(cfg)

@@ -1,7 +1,8 @@
 """Verdicts that respect noise: a claim about two arms is decided by the interval of their difference.
 
 For a claim "A beats B" (or, where the paper found the opposite, "B beats A"), with the 95 % interval
-of the paired difference A - B from :func:`fedlib.stats.paired_difference`:
+of the paired difference A - B from :func:`fedlib.stats.paired_difference` (mean accuracy) or
+:func:`fedlib.stats.paired_worst_difference` (worst-language accuracy):
 
 * ``reproduced``   -- the interval lies entirely on the paper's side of 0;
 * ``contradicted`` -- it lies entirely on the other side;
@@ -33,9 +34,11 @@ def decide(difference: Estimate | None, paper_sign: int) -> str:
     return "inconclusive"
 
 
-def rule(a: str, b: str, paper_sign: int) -> str:
-    """The rule :func:`decide` applies, in words, for arms ``a`` and ``b``."""
+def rule(a: str, b: str, paper_sign: int, *, of: str | None = None) -> str:
+    """The rule :func:`decide` applies, in words, for arms ``a`` and ``b`` (``of``: the quantity whose
+    difference decides, where it is not the mean accuracy)."""
     side, other = ("above", "below") if paper_sign > 0 else ("below", "above")
-    return (f"95 % interval of the paired difference {a} − {b}: reproduced if entirely {side} 0, "
+    quantity = f" in {of}" if of else ""
+    return (f"95 % interval of the paired difference {a} − {b}{quantity}: reproduced if entirely {side} 0, "
             f"contradicted if entirely {other} 0, inconclusive if it contains 0; not assessed until both arms have "
             f"every planned seed")

@@ -1,6 +1,7 @@
 """The claims ledger: verdicts do what their printed rule says, and numbers come from the artifacts."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from plan_artifacts import fabricate as _fabricate
@@ -32,6 +33,22 @@ def test_every_verdict_does_what_its_printed_rule_says(estimate, sign):
     assert verdict == _apply_printed_rule(rule("A", "B", sign), estimate)
 
 
+@pytest.mark.parametrize("estimate", [Estimate(0.05, 0.01, 0.09), Estimate(-0.05, -0.09, -0.01),
+                                      Estimate(0.01, -0.02, 0.04), None])
+def test_every_ledger_row_does_what_its_printed_rule_says(estimate, monkeypatch):
+    """The rows as the ledger builds them, on constructed differences: mean and worst-language rows."""
+    monkeypatch.setattr(claims, "difference", lambda *a, **k: estimate)
+    monkeypatch.setattr(claims, "worst_difference", lambda *a, **k: estimate)
+    results = {key: SimpleNamespace(seeds=(0, 1, 2)) for key in ("fed-ptuning", "mono-ptuning", "central-ptuning")}
+    rows = [claims.comparison_claim("nc_standin", a, b, text, results) for a, b, text in claims.TASK_CLAIMS[:2]]
+    worst = claims.worst_language_claim("nc_standin", results)
+    for row in [*rows, worst]:
+        assert row.verdict == _apply_printed_rule(row.rule, estimate)
+    assert worst.claim == "nc_standin: federated raises the worst language above monolingual"
+    assert worst.paper == "—" and "fed-ptuning − mono-ptuning in worst-language accuracy" in worst.rule
+    assert "reproduced if entirely above 0" in worst.rule  # the claimed direction: federated higher
+
+
 def test_the_four_verdicts_occur():
     assert decide(Estimate(0.05, 0.01, 0.09), 1) == "reproduced"
     assert decide(Estimate(0.05, 0.01, 0.09), -1) == "contradicted"
@@ -59,6 +76,10 @@ def test_ledger_reads_the_intervals_of_real_artifacts(results_tmp):
     central = ledger.loc["nc_standin: federated vs centralized prompt tuning"]
     assert central["verdict"] == "inconclusive"  # same accuracy: the interval contains 0
     assert ledger.loc["xnli: federated vs centralized prompt tuning", "verdict"] == "not assessed"
+    worst = ledger.loc["nc_standin: federated raises the worst language above monolingual"]
+    assert worst["verdict"] == "reproduced" and worst["paper"] == "—" and "(5 seeds)" in worst["ours"]
+    assert 14 < float(re.match(r"([+-][0-9.]+) points", worst["ours"]).group(1)) < 26
+    assert ledger.loc["masakhanews: federated raises the worst language above monolingual", "verdict"] == "not assessed"
     html = claims.ledger_html(ledger.reset_index())
     assert 'href="../notebooks/03_news_classification.html' in html and "&gt; 99 %" in html
 

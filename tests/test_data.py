@@ -22,6 +22,10 @@ from fedlib.data import (
     in_xlmr_pretraining,
     load_report,
     load_task,
+    separates_words,
+    tokenization_table,
+    tokens_per_character,
+    tokens_per_word,
     verify_all,
     xnli_split_rows,
 )
@@ -323,7 +327,55 @@ def test_data_card():
     assert list(card["num_labels"]) == [4, 7, 5]
     assert list(card["removed_rows"]) == [216 + 15, 389, 0]
     assert (card["tokens_per_word"] > 1).all()
+    assert (card["tokens_per_char"] > 0).all()
+    unspaced = data_card("xnli", tokenizer=_CharTrigramTokenizer(), languages=["zh", "th", "vi"])
+    assert unspaced["tokens_per_word"].isna().tolist() == [True, True, False]  # per character only
+    assert unspaced["tokens_per_char"].notna().all()
     plain = data_card("xnli", languages=["zh", "th"])
-    assert "tokens_per_word" not in plain
+    assert "tokens_per_word" not in plain and "tokens_per_char" not in plain
     assert list(plain["script"]) == ["Han", "Thai"] and list(plain["train"]) == [2000, 2000]
     assert data_card("nc_standin").attrs["stand_in_for"] == "nc"
+
+
+def test_token_ratios_count_words_and_non_space_characters():
+    texts = ["abcdef gh", "ijk"]  # 3 words, 11 characters without spaces; 2 + 1 + 1 trigram tokens
+    assert tokens_per_word(texts, _CharTrigramTokenizer()) == pytest.approx(4 / 3)
+    assert tokens_per_character(texts, _CharTrigramTokenizer()) == pytest.approx(4 / 11)
+    assert np.isnan(tokens_per_word(["", " "], _CharTrigramTokenizer()))
+    assert np.isnan(tokens_per_character([" "], _CharTrigramTokenizer()))
+
+
+@pytest.mark.parametrize(("code", "spaced"), [
+    ("en", True), ("eng", True), ("vi", True), ("amh", True), ("eng_Latn", True), ("kik", True),
+    ("zh", False), ("zho_Hans", False), ("th", False), ("tha", False),  # in the language table
+    ("ja", False), ("jpn_Jpan", False), ("khm_Khmr", False), ("lo", False),  # outside it
+])
+def test_separates_words_by_script_or_code(code, spaced):
+    assert separates_words(code) is spaced
+
+
+def _card(rows):
+    return pd.DataFrame(rows, columns=["lang", "language", "script", "xlmr_pretraining", "tokens_per_word",
+                                       "tokens_per_char"])
+
+
+def test_tokenization_table_keeps_one_row_per_language_across_task_codes():
+    cards = {
+        "xnli": _card([("en", "English", "Latin", True, 1.0, 0.2), ("zh", "Chinese", "Han", True, np.nan, 0.7),
+                       ("sw", "Swahili", "Latin", True, 1.6, 0.3)]),
+        "masakhanews": _card([("eng", "English", "Latin", True, 2.0, 0.4),
+                              ("swa", "Swahili", "Latin", True, 1.8, 0.3),
+                              ("yor", "Yoruba", "Latin", False, 2.4, 0.6)]),
+        "mine": _card([("kik", "kik", "unknown", False, 3.0, 0.5)]),  # a folder task's own language
+    }
+    table = tokenization_table(cards)
+    assert table["code"].tolist() == ["eng", "swa", "yor", "kik", "zho"]  # by tokens per word, unspaced last
+    english = table.set_index("code").loc["eng"]
+    assert english["language"] == "English" and english["tasks"] == "xnli, masakhanews"
+    assert english["tokens_per_word"] == pytest.approx(1.5) and english["tokens_per_char"] == pytest.approx(0.3)
+    assert table.set_index("code").loc["swa", "tokens_per_word"] == pytest.approx(1.7)
+    assert table["separates_words"].tolist() == [True, True, True, True, False]
+    assert table.set_index("code").loc["kik", "language"] == "kik"
+    with pytest.raises(ValueError, match="tokenizer"):
+        tokenization_table({"xnli": data_card("xnli", languages=["en"])})
+    assert tokenization_table({}).empty

@@ -94,10 +94,20 @@ def test_the_study_reports_tasks_without_artifacts_instead_of_training(smoke_stu
 
 def test_plots_draw_one_panel_per_kind_and_label_languages_outside_cc100(smoke_study):
     assert len(D.plot_matrices(smoke_study.matrices, D.SHOWN_KINDS).axes) == 2 * len(D.SHOWN_KINDS)  # + colorbars
-    texts = [t.get_text() for t in D.plot_resources(smoke_study.resources).axes[0].texts]
-    assert texts.count("not in CC-100") == int((~smoke_study.resources["in_pretraining"]).sum())
+    resources = smoke_study.resources
+    strip, axis = D.plot_resources(resources).axes  # CC-100 lacks some: a strip left of a log axis
+    assert axis.get_xscale() == "log" and axis.get_xlim()[0] > 0
+    assert [t.get_text() for t in strip.get_xticklabels()] == ["not in\nCC-100"]
+    assert len(strip.collections[0].get_offsets()) == int((~resources["in_pretraining"]).sum())
+    assert len(axis.collections[-1].get_offsets()) == int(resources["in_pretraining"].sum())
     table = pd.DataFrame({"language": ["en", "de", "yo", "ha"], "gain": [1.0, -2.0, 3.0, 0.5],
                           "syntactic_to_en": [0, 0.4, 0.7, 0.6], "model_cosine_to_en": [0, 0.1, 0.3, 0.2],
                           "cc100_gib": [300.8, 66.6, 0.0, 0.3], "in_pretraining": [True, True, False, True]})
-    assert len(D.plot_gain_scatter({"a": table, "b": table}).axes) == 2 * len(GAIN_CANDIDATES)
+    axes = D.plot_gain_scatter({"a": table, "b": table}).axes
+    assert len(axes) == 2 * (len(GAIN_CANDIDATES) + 1)  # + the CC-100 panel's strip
+    assert "symlog" not in {ax.get_xscale() for ax in axes}
+    strip, axis = axes[2:4]
+    assert axis.get_xscale() == "log" and axis.get_xlabel() == "CC-100 size (GiB, log scale)"
+    assert [t.get_text() for t in strip.texts] == ["yo"]  # 0 GiB: in the strip, not on the log axis
+    assert sorted(t.get_text() for t in axis.texts) == ["de", "en", "ha"]
     plt.close("all")

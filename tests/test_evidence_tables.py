@@ -42,6 +42,42 @@ def test_numbers_exist_for_every_planned_arm_whether_computed_or_not(nc):
     assert numbers["nc_languages_federated_above"].startswith("5 (")
 
 
+@pytest.fixture
+def uneven(results_tmp):
+    """Federated lifts Russian, the worst language of both arms, from 40 % to 70 %."""
+    fabricate("nc_standin", "fed-ptuning", dict(en=0.85, de=0.85, es=0.8, fr=0.8, ru=0.7), seeds=range(5))
+    fabricate("nc_standin", "mono-ptuning", dict(en=0.85, de=0.85, es=0.8, fr=0.8, ru=0.4), seeds=range(5))
+    fabricate("nc_standin", "central-ptuning", 0.8, seeds=range(5))
+    return task_results("nc_standin", profile="smoke")
+
+
+def test_every_arm_reports_its_worst_language_and_spread(uneven):
+    arms = tables.arm_table(uneven).set_index("arm")
+    assert list(arms["worst language"]) == ["ru", "ru", "en"]  # central: every language alike, the first
+    assert 35 < arms.loc["mono-ptuning", "worst"] < 45 and 40 < arms.loc["mono-ptuning", "spread"] < 50
+    assert (arms["worst low"] <= arms["worst"]).all() and (arms["spread"] <= arms["spread high"]).all()
+    worst = tables.comparison_table("nc_standin", uneven).set_index("comparison").loc["fed-ptuning − mono-ptuning"]
+    assert 25 < worst["worst difference"] < 35 and worst["worst low"] > 0
+    shown = tables.shown_arms(uneven).data
+    assert re.fullmatch(r"ru \d+\.\d \[\d+\.\d, \d+\.\d\]", shown["worst language (%) [95 % CI]"][0])
+    assert len(shown.columns) == 10  # within the page: the collapsed flag shares the one-label column
+    assert re.fullmatch(r"\+\d+\.\d \[\+\d+\.\d, \+\d+\.\d\]",
+                        tables.shown_comparisons("nc_standin", uneven).data.iloc[0, -1])
+
+
+def test_worst_language_numbers_are_glued_for_the_headline_arms(uneven):
+    numbers = tables.task_numbers("nc_standin", uneven, prefix="nc", profile="smoke")
+    assert numbers["nc_fed_ptuning_worst_language"] == numbers["nc_mono_ptuning_worst_language"] == "ru"
+    assert re.fullmatch(INTERVAL, numbers["nc_mono_ptuning_worst"]) and " % " in numbers["nc_mono_ptuning_worst"]
+    assert re.fullmatch(INTERVAL, numbers["nc_fed_ptuning_spread"]) and " points " in numbers["nc_fed_ptuning_spread"]
+    assert "nc_central_ptuning_worst" not in numbers  # the headline pair only
+    assert 25 < float(numbers["nc_fed_ptuning_minus_mono_ptuning_worst"].split()[0]) < 35
+    assert numbers["nc_fed_ptuning_minus_mono_ptuning_worst_zero"] == "excludes 0"
+    assert numbers["nc_fed_ptuning_minus_mono_ptuning_worst_verdict"] == "reproduced"
+    sentence = tables.summary_sentence("nc_standin", uneven)
+    assert "The worst language is ru at" in sentence and "in worst-language accuracy is +" in sentence
+
+
 def test_an_incomplete_arm_gives_an_interim_difference_and_no_verdict(results_tmp):
     fabricate("nc_standin", "fed-ptuning", 0.8, seeds=range(5))
     fabricate("nc_standin", "mono-ptuning", 0.6, seeds=range(2))
@@ -49,6 +85,8 @@ def test_an_incomplete_arm_gives_an_interim_difference_and_no_verdict(results_tm
                                 profile="smoke")
     assert numbers["nc_fed_ptuning_minus_mono_ptuning"].endswith("(interim, 2 seeds)")
     assert numbers["nc_fed_ptuning_minus_mono_ptuning_verdict"] == "not assessed"
+    assert numbers["nc_fed_ptuning_minus_mono_ptuning_worst"].endswith("(interim, 2 seeds)")
+    assert numbers["nc_fed_ptuning_minus_mono_ptuning_worst_verdict"] == "not assessed"
 
 
 def test_nothing_computed_yet_still_gives_every_number(results_tmp):
@@ -57,6 +95,10 @@ def test_nothing_computed_yet_still_gives_every_number(results_tmp):
     assert numbers["mn_fed_lora_minus_fed_ptuning"] == "not assessed"
     assert numbers["mn_fed_lora_minus_fed_ptuning_paper"] == "+4.6 points"  # 81.0 - 76.4
     assert numbers["mn_plan_runs"] == "0"
+    assert numbers["mn_fed_ptuning_worst"] == numbers["mn_mono_ptuning_spread"] == tables.MISSING
+    assert numbers["mn_mono_ptuning_worst_language"] == "—"
+    assert numbers["mn_fed_ptuning_minus_mono_ptuning_worst"] == "not assessed"
+    assert numbers["mn_fed_ptuning_minus_mono_ptuning_worst_verdict"] == "not assessed"
     assert "not computed yet" in tables.summary_sentence("masakhanews", {})
     for shown in (tables.shown_arms({}), tables.shown_languages({}), tables.shown_runs({}),
                   tables.shown_gains({}, "fed-ptuning", "mono-ptuning")):

@@ -19,6 +19,8 @@ def test_glance_shows_ours_with_intervals_beside_the_paper(results_tmp):
     nc = table[table["table"].str.startswith("Table 1")].set_index("paradigm")
     assert re.fullmatch(r"\d+\.\d % \[\d+\.\d, \d+\.\d\]", nc.loc["federated prompt tuning", "ours"])
     assert nc.loc["federated prompt tuning", "seeds"] == "5 of 5"
+    assert re.fullmatch(r"en \d+\.\d % \[\d+\.\d, \d+\.\d\]", nc.loc["federated prompt tuning", "worst language"])
+    assert nc.loc["monolingual", "worst language"] == "not computed yet"
     assert nc.loc["monolingual", "ours"] == "not computed yet" and nc.loc["monolingual", "paper"] == "64.3 %"
     assert "federated LoRA" in set(table[table["table"].str.startswith("Table 3")]["paradigm"])
     assert len(plot_glance(profile="smoke").axes) == 1  # one panel: the one task with artifacts

@@ -25,7 +25,7 @@ LANGS = ("eng_Latn", "hau_Latn")
 # Every metric a client may report, by message type.
 ALLOWED_METRICS = {
     IDENTIFY: {"client-index"},
-    "train": {"num-examples", "train-loss", "client-index", "seconds"},
+    "train": {"num-examples", "train-loss", "client-index", "seconds", "update-norm"},  # update-norm: no-DP runs only
     "evaluate": {"num-examples", "client-index", "val-accuracy", "val-macro-f1", "val-loss",
                  "test-accuracy", "test-macro-f1", "test-loss", "test-correct", "test-predicted-counts"},
 }

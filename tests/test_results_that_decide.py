@@ -142,6 +142,79 @@ def test_languages_weigh_equally_whatever_their_test_size():
     assert stats.arm_estimate(arm, resamples=100).mean == pytest.approx(0.5)
 
 
+def _exact(rates, n=100, seeds=3) -> stats.Outcomes:
+    """Every seed right on the first ``rate x n`` examples of each language: per-language means known exactly."""
+    rows = np.concatenate([np.arange(n) < round(rate * n) for rate in rates]).astype(float)
+    return stats.Outcomes(tuple(range(seeds)), tuple(f"l{i}" for i in range(len(rates))), np.tile(rows, (seeds, 1)),
+                          np.repeat(np.arange(len(rates)), n), 0.4)
+
+
+def test_the_worst_language_and_the_spread_on_known_accuracies():
+    arm = _exact([0.8, 0.5, 0.9, 0.7])
+    language, worst = stats.worst_language(arm, resamples=500)
+    assert language == "l1" and worst.mean == pytest.approx(0.5) and worst.low < 0.5 < worst.high
+    gap = stats.spread(arm, resamples=500)
+    assert gap.mean == pytest.approx(0.4) and gap.low < 0.4 < gap.high
+    one = stats.worst_language(_exact([0.6, 0.3], seeds=1), resamples=200)  # one seed: examples only
+    assert one[0] == "l1" and one[1].low < 0.3 < one[1].high
+
+
+def test_the_worst_language_and_the_spread_hold_their_languages_fixed():
+    close = _outcomes([0.70] * 5, n=400, languages=2)  # two languages at the same rate: either can be worst
+    language, worst = stats.worst_language(close, resamples=500)
+    fixed = stats.per_language(close, resamples=500)[language]
+    assert worst.mean == pytest.approx(fixed.mean)
+    # a minimum recomputed in each resample would sit below its own estimate; a fixed language does not
+    assert worst.low < worst.mean < worst.high
+    gap = stats.spread(close, resamples=500)
+    assert gap.low < gap.mean < gap.high and gap.low < 0  # tied languages: a gap of 0 stays inside
+
+
+def _by_language(rates, n=1000, seeds=5, seed=0) -> stats.Outcomes:
+    """Random outcomes at one rate per language (``n`` examples each), the same for every seed."""
+    rng = np.random.default_rng(seed)
+    language_of = np.repeat(np.arange(len(rates)), n)
+    correct = (rng.random((seeds, len(language_of))) < np.asarray(rates)[language_of]).astype(float)
+    return stats.Outcomes(tuple(range(seeds)), tuple(f"l{i}" for i in range(len(rates))), correct, language_of, 0.4)
+
+
+def test_paired_worst_difference_finds_a_lifted_worst_language_and_not_a_fake_one():
+    base = _by_language([0.5, 0.8, 0.8], seed=1)
+    lucky = np.random.default_rng(2).random(base.correct.shape) < 0.3
+    lifted = stats.Outcomes(base.seeds, base.languages, np.where(base.language_of == 0, np.maximum(base.correct, lucky),
+                                                                 base.correct), base.language_of, 0.4)  # l0 ~0.65
+    assert stats.worst_language(base, resamples=200)[0] == stats.worst_language(lifted, resamples=200)[0] == "l0"
+    gap = stats.paired_worst_difference(lifted, base, resamples=500)
+    assert gap.excludes_zero and 0.1 < gap.mean < 0.2
+    assert stats.paired_worst_difference(base, lifted, resamples=500).high < 0
+    same = stats.paired_worst_difference(base, base, resamples=500)
+    assert same.mean == 0 and not same.excludes_zero
+    alike = stats.paired_worst_difference(_by_language([0.5, 0.8, 0.8], seed=3), base, resamples=500)
+    assert not alike.excludes_zero
+    resized = stats.Outcomes(base.seeds, base.languages, base.correct, np.repeat([0, 1, 2], [900, 1000, 1100]), 0.4)
+    with pytest.raises(ValueError, match="not paired"):
+        stats.paired_worst_difference(resized, base)
+
+
+def test_resampling_within_languages_keeps_every_language_at_its_size():
+    strata = [np.arange(0, 97), np.arange(97, 99), np.arange(99, 100)]  # 97 rows, 2 rows and 1 row
+    drawn = []
+
+    def record(seeds, examples):
+        drawn.append((len(seeds), [np.asarray(e) for e in examples]))
+        return 0.0
+
+    stats._stratified_bootstrap(record, 3, strata, resamples=200, seed=0, confidence=0.95)
+    assert len(drawn) >= 200
+    for n_seeds, examples in drawn:
+        assert n_seeds == 3 and [len(e) for e in examples] == [97, 2, 1]
+        assert all(np.isin(e, rows).all() for e, rows in zip(examples, strata, strict=True))
+    # A language of 2 rows among 400 vanishes from about 1 in 7 unstratified resamples; here it stays.
+    tiny = stats.Outcomes((0, 1), ("big", "tiny"), np.ones((2, 400)), np.array([0] * 398 + [1] * 2), 0.4)
+    language, worst = stats.worst_language(tiny, resamples=300)
+    assert (worst.mean, worst.low, worst.high) == (1.0, 1.0, 1.0) and stats.spread(tiny, resamples=300).high == 0
+
+
 def test_outcomes_from_artifacts_refuse_different_test_sets():
     def artifact(seed, labels, correct="1011", counts="2,2"):
         return {"seed": seed, "run_name": f"r{seed}",

@@ -15,7 +15,15 @@ Your own languages: a folder with one sub-folder per language is a task too
 languages in that layout.
 """
 
-from fedlib.data.card import data_card, label_distribution, tokens_per_word
+from fedlib.data.card import (
+    UNSPACED_SCRIPTS,
+    data_card,
+    label_distribution,
+    separates_words,
+    tokenization_table,
+    tokens_per_character,
+    tokens_per_word,
+)
 from fedlib.data.checksums import verify_all, verify_file
 from fedlib.data.errors import (
     BudgetError,
@@ -48,6 +56,7 @@ from fedlib.data.tasks import TASKS, SourceInfo, TaskSpec, few_shot_languages, g
 
 __all__ = [
     "TASKS",
+    "UNSPACED_SCRIPTS",
     "XLMR_CC100_LANGUAGES",
     "BudgetError",
     "ChecksumMismatchError",
@@ -82,9 +91,12 @@ __all__ = [
     "offline_available",
     "partition_by_language",
     "script_of",
+    "separates_words",
     "split_rows",
     "take_budget",
     "task_file_name",
+    "tokenization_table",
+    "tokens_per_character",
     "tokens_per_word",
     "verify_all",
     "verify_file",

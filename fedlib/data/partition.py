@@ -125,14 +125,25 @@ def dirichlet_partition(
     return parts
 
 
-def iid_partition(ds: Dataset, num_partitions: int, seed: int = 0) -> list[Dataset]:
-    """``num_partitions`` uniformly random, disjoint clients covering ``ds`` (sizes differ by at most 1)."""
+def iid_partition(ds: Dataset, num_partitions: int, seed: int = 0, *, equal_sizes: bool = False) -> list[Dataset]:
+    """``num_partitions`` uniformly random, disjoint clients covering ``ds`` (sizes differ by at most 1).
+
+    ``equal_sizes=True`` makes every client exactly ``len(ds) // num_partitions`` rows by leaving out
+    the ``len(ds) % num_partitions`` rows that come last in the seeded shuffle (logged): FedAvg weights
+    clients by their rows, and DP accounting (:mod:`fedlib.privacy`) needs those weights equal.
+    """
     n = _check_partitions(ds, num_partitions)
     from flwr_datasets.partitioner import IidPartitioner
 
     partitioner = IidPartitioner(num_partitions=n)
     with _quiet():
-        partitioner.dataset = ds.shuffle(seed=seed).flatten_indices()
+        shuffled = ds.shuffle(seed=seed)
+        dropped = len(ds) % n if equal_sizes else 0
+        if dropped:
+            log.info("iid_partition: %d rows%s do not divide into %d equal clients; left out %d rows",
+                     len(ds), _langs(ds), n, dropped)
+            shuffled = shuffled.select(range(len(ds) - dropped))
+        partitioner.dataset = shuffled.flatten_indices()
         return [partitioner.load_partition(i) for i in range(n)]
 
 

@@ -4,7 +4,10 @@ What a client sends back is its trainable parameters (prompt / LoRA / head, or e
 fine-tuning) and a few metrics: never backbone weights it did not train, never text or token ids.
 
 With differential privacy on (``dp_clipping_norm``), Flower's ``fixedclipping_mod`` clips the update a
-client sends (see :mod:`fedlib.federated.strategies`).
+client sends (see :mod:`fedlib.federated.strategies`). Without DP, each train reply also reports the L2
+norm of the client's update (``update-norm``), from which :func:`fedlib.privacy.clipping_norms` picks
+clipping norms for DP runs. A DP run does not send it: the norm of the unclipped update would travel
+beside the clipped one, outside what the noise and the privacy budget protect.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ def test_outcome_metrics(predictions: list[int], labels: list[int], num_labels: 
 
 
 IDENTIFY = "query.identify"  # message type: the server asks a node which client it is
+
+
+def update_norm(trained: dict[str, torch.Tensor], received: dict[str, torch.Tensor]) -> float:
+    """L2 norm of ``trained - received`` over all of ``received``'s arrays (float64): the update that
+    ``fixedclipping_mod`` would clip, before clipping."""
+    total = sum(float(((trained[k].detach().cpu().double() - v.detach().cpu().double()) ** 2).sum())
+                for k, v in received.items())
+    return total ** 0.5
 
 
 def partition_index(cfg: ExperimentConfig, context: Context) -> int:
@@ -100,6 +111,7 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
     @app.train(mods=[clipping_mod])
     def train(message: Message, context: Context) -> Message:
         cfg, index, bundle = _setup(message, context, config)
+        received = arrays_to_state(message.content["arrays"])
         server_round = int(message.content["config"]["server-round"])
         proximal_mu = float(message.content["config"].get("proximal-mu", 0.0))
         key = cfg.to_json()
@@ -109,11 +121,13 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
             seed=client_seed(cfg.seed, index, server_round), proximal_mu=proximal_mu,
             progress=False, runtime=bundle.runtime,
         )
+        trained = trainable_state(bundle.model)
         metrics = MetricRecord({
             "num-examples": report.num_examples, "train-loss": report.train_loss,
             "client-index": index, "seconds": report.seconds,
+            **({"update-norm": update_norm(trained, received)} if cfg.dp_clipping_norm is None else {}),
         })
-        content = RecordDict({"arrays": state_to_arrays(trainable_state(bundle.model)), "metrics": metrics})
+        content = RecordDict({"arrays": state_to_arrays(trained), "metrics": metrics})
         return Message(content, reply_to=message)
 
     @app.evaluate()

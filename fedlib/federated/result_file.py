@@ -2,8 +2,10 @@
 
 The simulation and deployment engines run the ServerApp outside the caller's process, so the round
 history comes back through the file system: ``history.json`` (the history as JSON) with
-``history.npz`` beside it (the final global arrays). Both are written atomically, arrays first, so
-once the JSON exists the result is complete: that is what the deployment engine polls for.
+``history.npz`` beside it (the final global arrays) and ``history.best.npz`` (the arrays of the round
+that did best on validation: the model whose test scores the run reports). All are written
+atomically, arrays first, so once the JSON exists the result is complete: that is what the
+deployment engine polls for.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from fedlib.federated.atomic_file import write_atomically
 
 FILENAME = "history.json"
 FINAL_ARRAYS = "_final_arrays"  # the history's key for the final arrays (kept out of the JSON)
+BEST_ARRAYS = "_best_arrays"  # ... and for the best round's arrays
+ARRAY_SUFFIXES = {FINAL_ARRAYS: ".npz", BEST_ARRAYS: ".best.npz"}
 POLL_S = 0.25
 
 
@@ -27,31 +31,33 @@ def result_path(folder: str | Path) -> Path:
     return Path(folder) / FILENAME
 
 
-def arrays_path(path: str | Path) -> Path:
-    return Path(path).with_suffix(".npz")
+def arrays_path(path: str | Path, key: str = FINAL_ARRAYS) -> Path:
+    return Path(path).with_suffix(ARRAY_SUFFIXES[key])
 
 
 def write_result(path: str | Path, history: dict) -> None:
-    """The history as JSON at ``path`` (keys starting with ``_`` left out), its final arrays beside it."""
-    arrays = io.BytesIO()
-    np.savez(arrays, **history[FINAL_ARRAYS])
-    write_atomically(arrays_path(path), arrays.getvalue())
+    """The history as JSON at ``path`` (keys starting with ``_`` left out), its arrays beside it."""
+    for key in ARRAY_SUFFIXES:
+        arrays = io.BytesIO()
+        np.savez(arrays, **history[key])
+        write_atomically(arrays_path(path, key), arrays.getvalue())
     plain = {k: v for k, v in history.items() if not k.startswith("_")}
     write_atomically(path, json.dumps(plain).encode())
 
 
 def is_written(path: str | Path) -> bool:
-    return Path(path).exists() and arrays_path(path).exists()
+    return Path(path).exists() and all(arrays_path(path, key).exists() for key in ARRAY_SUFFIXES)
 
 
 def read_result(path: str | Path) -> dict:
-    """The history at ``path``, with its final arrays back under ``_final_arrays``."""
+    """The history at ``path``, with its arrays back under ``_final_arrays`` and ``_best_arrays``."""
     path = Path(path)
     if not is_written(path):
         raise RuntimeError(f"the federated run wrote no result to {path}; see the log above")
     history = json.loads(path.read_text())
-    with np.load(arrays_path(path)) as arrays:
-        history[FINAL_ARRAYS] = {k: arrays[k] for k in arrays.files}
+    for key in ARRAY_SUFFIXES:
+        with np.load(arrays_path(path, key)) as arrays:
+            history[key] = {k: arrays[k] for k in arrays.files}
     return history
 
 

@@ -31,7 +31,7 @@ from fedlib.federated.checkpoint import (
 )
 from fedlib.federated.client_app import IDENTIFY
 from fedlib.federated.records import arrays_to_state, payload_bytes, state_to_arrays
-from fedlib.federated.result_file import FINAL_ARRAYS, write_result
+from fedlib.federated.result_file import BEST_ARRAYS, FINAL_ARRAYS, write_result
 from fedlib.federated.runconfig import CHECKPOINT_KEY, RESULT_KEY, config_from_context
 from fedlib.federated.strategies import make_strategy
 from fedlib.model import get_bundle, model_spec, num_labels_of
@@ -218,6 +218,7 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
                 "lang": langs[i], "num_examples": int(m["num-examples"]), "train_loss": float(m["train-loss"]),
                 "seconds": float(m["seconds"]), "bytes_received": payload_bytes(reply.content),
                 "bytes_sent": sent.get(reply.metadata.src_node_id, 0),
+                **({"update_norm": float(m["update-norm"])} if "update-norm" in m else {}),
             }
         per_language = _evaluate(grid, strategy, server_round, arrays, "validation", registry)
         for name, lang in zip(names, langs, strict=True):  # a client that failed training is still evaluated
@@ -241,11 +242,14 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
         if progress is not None:
             progress(record)
     # Test once, with the parameters of the round that did best on validation.
-    best["per_language"] = _evaluate(grid, strategy, best["round"], best.pop("arrays"), "test", registry)
+    best_arrays = best.pop("arrays")
+    best["per_language"] = _evaluate(grid, strategy, best["round"], best_arrays, "test", registry)
     history["best"] = best
     history["final_arrays_keys"] = sorted(arrays.keys())
-    # Kept out of the history's JSON: for tests, and the result file's arrays.
+    # Kept out of the history's JSON: for tests, the result file's arrays, and the trained model a
+    # run keeps (fedlib.model_store): the best round's, whose test scores the run reports.
     history[FINAL_ARRAYS] = {k: np.asarray(v) for k, v in arrays_to_state(arrays).items()}
+    history[BEST_ARRAYS] = {k: np.asarray(v) for k, v in arrays_to_state(best_arrays).items()}
     return history
 
 

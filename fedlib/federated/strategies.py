@@ -13,7 +13,8 @@ aggregate. The only change to Flower's wrapper is where the noise comes from: Fl
 NumPy's global generator; :class:`SeededClientSideFixedClipping` seeds that generator from
 (run seed, round) for the call and restores it afterwards, so a run with noise is reproducible and
 resumable. (The textbook guarantee assumes uniform client weights; FedAvg weights clients by their
-number of examples, which with equal per-client budgets -- the paper's set-up -- is uniform.)
+number of examples, which with equal per-client budgets -- the paper's set-up -- is uniform; the
+privacy budget ε of a run, and the conditions it is checked under, are in :mod:`fedlib.privacy`.)
 """
 
 from __future__ import annotations
