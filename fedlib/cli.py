@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--seeds", help="comma-separated seeds of the seed stage to run (default: all); lets two "
                       "workers share one arm without running a seed twice")
     plan.add_argument("--list", action="store_true", help="list the planned runs and which exist; run nothing")
+    study = sub.add_parser("study", help="run (or resume) a study of the claims the tables leave open, on the "
+                           "plan's models: unseen (languages outside the federation), membership (memorisation), "
+                           "dp (accuracy against epsilon), families (aggregation within language families)",
+                           formatter_class=_HelpFormatter)
+    study.add_argument("name", choices=("unseen", "membership", "dp", "families"), help="which study (required)")
     return parser
 
 
@@ -189,10 +194,20 @@ def _compare(args) -> int:
     return 0
 
 
+def _study(args) -> int:
+    from fedlib.open_claims import run_study
+
+    try:
+        run_study(args.name, log=lambda line: print(line, flush=True))
+    except RuntimeError as err:  # a plan stage the study needs has not run yet
+        raise CommandError(str(err)) from None
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; an expected failure prints one ``fedlib: ...`` line and returns 2."""
     args = _parser().parse_args(argv)
-    command = {"run": _run, "compare": _compare, "plan": _plan}[args.command]
+    command = {"run": _run, "compare": _compare, "plan": _plan, "study": _study}[args.command]
     try:
         return command(args)
     except Exception as err:

@@ -67,7 +67,7 @@ def example_losses(model, tokenizer, rows: Dataset, *, max_length: int, runtime:
     return out
 
 
-def _auc(member_losses: np.ndarray, nonmember_losses: np.ndarray, axis: int = -1) -> np.ndarray:
+def auc(member_losses: np.ndarray, nonmember_losses: np.ndarray, axis: int = -1) -> np.ndarray:
     """P(member loss < non-member loss) + P(tie) / 2 along ``axis``: Mann-Whitney U of ``-loss``."""
     u = stats.mannwhitneyu(-member_losses, -nonmember_losses, axis=axis, method="asymptotic").statistic
     return u / (member_losses.shape[axis] * nonmember_losses.shape[axis])
@@ -90,10 +90,10 @@ def membership_auc(member_losses, nonmember_losses, *, resamples: int = RESAMPLE
     """
     members = _losses("member_losses", member_losses)
     nonmembers = _losses("nonmember_losses", nonmember_losses)
-    auc = float(_auc(members, nonmembers))
-    result = stats.bootstrap((members, nonmembers), _auc, paired=False, vectorized=True, n_resamples=resamples,
+    value = float(auc(members, nonmembers))
+    result = stats.bootstrap((members, nonmembers), auc, paired=False, vectorized=True, n_resamples=resamples,
                              confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
-    return Estimate(auc, float(result.confidence_interval.low), float(result.confidence_interval.high))
+    return Estimate(value, float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
 def _language_train_split(cfg, language: str) -> Dataset:
