@@ -54,7 +54,7 @@ def arm_result(plan: TaskPlan, arm: Arm, *, profile: str = "cpu") -> ArmResult |
     """The arm's seeds at its chosen learning rate, or ``None`` before the choice or without runs."""
     from fedlib.artifacts import artifact_path, load_artifact
 
-    chosen = load_selection(plan, profile).get(arm.key)
+    chosen = load_selection(plan, profile).get(arm.selection_key)
     if not chosen:
         return None
     artifacts = []

@@ -36,10 +36,23 @@ class Arm:
     partition: str = "language"
     clients_per_language: int = 1
     budgets: tuple[tuple[str, object], ...] = ()  # this arm's own budgets over the task's
+    # An arm that reuses another arm's chosen learning rate instead of searching its own grid (a study
+    # that varies one budget of that arm): it has no lr stage, and every one of its seeds is a seed run.
+    lr_from: str | None = None
 
     @property
     def seeds(self) -> tuple[int, ...]:
         return HEADLINE_SEEDS if self.headline else SECONDARY_SEEDS
+
+    @property
+    def selection_key(self) -> str:
+        """Whose entry of ``lr-selection.json`` gives this arm's learning rate."""
+        return self.lr_from or self.key
+
+    @property
+    def seed_stage(self) -> slice:
+        """Which of its seeds are seed runs: all but 0 (the lr stage's) for an arm with a grid."""
+        return slice(0 if self.lr_from else 1, None)
 
 
 PROMPT_GRID = (1e-3, 3e-3, 1e-2)
@@ -68,15 +81,21 @@ class TaskPlan:
     languages: tuple[str, ...] | None = None
     note: str = ""
     pilot: bool = False  # seed 0 at each grid value only: decides whether the task earns a full plan
+    # Arms of studies on top of the comparison (the data-efficiency curve), which chapters 3-5 leave out.
+    study_arms: tuple[Arm, ...] = ()
+
+    @property
+    def all_arms(self) -> tuple[Arm, ...]:
+        return self.arms + self.study_arms
 
     def seeds(self, arm: Arm) -> tuple[int, ...]:
         return (0,) if self.pilot else arm.seeds
 
     def arm(self, key: str) -> Arm:
-        for arm in self.arms:
+        for arm in self.all_arms:
             if arm.key == key:
                 return arm
-        raise KeyError(f"no arm {key!r} in the {self.task} plan; arms: {[a.key for a in self.arms]}")
+        raise KeyError(f"no arm {key!r} in the {self.task} plan; arms: {[a.key for a in self.all_arms]}")
 
     def config(self, arm: Arm, *, seed: int, lr: float, profile: str = "cpu") -> ExperimentConfig:
         return ExperimentConfig(task=self.task, languages=self.languages, profile=profile, paradigm=arm.paradigm,
@@ -89,9 +108,20 @@ class TaskPlan:
 # with the best round 10 of 12 (not converged by the rule below): rounds go up to 30 with early
 # stopping. SIB-200 has 99 validation and 204 test rows per language: all of them.
 _COMMON = dict(protocol=2, precision="bf16", local_epochs=1, batch_size=4, max_length=64, patience=5)
+EFFICIENCY_ROWS = (16, 32)  # with the plan's 64: a quarter, a half and all of each client's training rows
+
+
+def efficiency_arms(rows: tuple[int, ...] = EFFICIENCY_ROWS) -> tuple[Arm, ...]:
+    """The data-efficiency curve: the headline pair at fewer training rows per client, 3 seeds each, at
+    the learning rate each arm chose with all its rows (a grid per budget would triple the cost)."""
+    return tuple(Arm(f"{arm.key}-{n}", f"{arm.label}, {n} training rows per client", arm.paradigm, arm.method, (),
+                     headline=False, budgets=(("train_per_client", n),), lr_from=arm.key)
+                 for arm in ARMS if arm.key in ("fed-ptuning", "mono-ptuning") for n in rows)
+
+
 PLANS = {
     "nc_standin": TaskPlan("nc_standin", dict(_COMMON, train_per_client=64, val_per_client=99,
-                                              eval_per_client=204, rounds=30)),
+                                              eval_per_client=204, rounds=30), study_arms=efficiency_arms()),
     # MasakhaNEWS pilot: 64 rows x 12 rounds reached 65.7 % and was still rising: up to 30 rounds.
     # Every test row (fewer than 100,000 in any language); 64 validation rows where a language has them.
     # 16 clients make a run ~3x an NC run: the paper's arms for this task only (LoRA is its best), grids
@@ -178,12 +208,13 @@ def planned_runs(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *,
                  profile: str = "cpu") -> Iterator[tuple[str, Arm, ExperimentConfig]]:
     """Every run of the plan as (stage, arm, config); seed runs need the arm's selection to exist."""
     selection = load_selection(plan, profile)
-    for arm in arms or plan.arms:
+    for arm in arms or plan.all_arms:
         for lr in arm.lr_grid:
             yield "lr", arm, plan.config(arm, seed=0, lr=lr, profile=profile)
-        if arm.key in selection:
-            for seed in plan.seeds(arm)[1:]:
-                yield "seeds", arm, plan.config(arm, seed=seed, lr=selection[arm.key]["lr"], profile=profile)
+        if arm.selection_key in selection:
+            for seed in plan.seeds(arm)[arm.seed_stage]:
+                yield "seeds", arm, plan.config(arm, seed=seed, lr=selection[arm.selection_key]["lr"],
+                                                profile=profile)
 
 
 def load_selection(plan: TaskPlan, profile: str = "cpu") -> dict:
@@ -208,13 +239,19 @@ def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, seeds: tupl
     """Run (or load) every run of the plan, arm by arm; returns the learning-rate selection.
 
     ``seeds`` restricts the seed stage (the learning-rate stage always runs at seed 0)."""
-    for arm in arms or plan.arms:
+    for arm in arms or plan.all_arms:
         started = time.perf_counter()
-        chosen = select_lr(plan, arm, progress=progress)
-        _record_selection(plan, arm, chosen)
-        log(f"{plan.task} {arm.key}: lr {chosen['lr']:g} (validation {chosen['scores']}"
-            f"{', at the edge of the grid' if chosen['at_edge'] else ''})")
-        for seed in plan.seeds(arm)[1:]:
+        if arm.lr_from:
+            chosen = load_selection(plan).get(arm.lr_from)
+            if chosen is None:
+                raise RuntimeError(f"{plan.task} {arm.key} takes {arm.lr_from}'s learning rate: run that arm first")
+            log(f"{plan.task} {arm.key}: lr {chosen['lr']:g}, chosen by {arm.lr_from}")
+        else:
+            chosen = select_lr(plan, arm, progress=progress)
+            _record_selection(plan, arm, chosen)
+            log(f"{plan.task} {arm.key}: lr {chosen['lr']:g} (validation {chosen['scores']}"
+                f"{', at the edge of the grid' if chosen['at_edge'] else ''})")
+        for seed in plan.seeds(arm)[arm.seed_stage]:
             if seeds is not None and seed not in seeds:
                 continue
             artifact = _artifact(plan.config(arm, seed=seed, lr=chosen["lr"]), compute=True, progress=progress)
@@ -241,7 +278,7 @@ def _rows(cfg: ExperimentConfig) -> tuple[int, int, int]:
 
 def run_cost_hours(plan: TaskPlan, arm: Arm) -> float:
     """Upper bound of one run in CPU-hours: every round run (early stopping usually ends sooner)."""
-    cfg = plan.config(arm, seed=0, lr=arm.lr_grid[0])
+    cfg = plan.config(arm, seed=0, lr=arm.lr_grid[0] if arm.lr_grid else 1e-3)  # the rate costs nothing
     train, validation, test = _rows(cfg)
     rounds = cfg.resolved().rounds
     ms = rounds * (train * TRAIN_MS * METHOD_COST[arm.method] + validation * EVAL_MS) + test * EVAL_MS
@@ -259,8 +296,9 @@ def cpu_hours(artifact: dict) -> float:
 
 def plan_summary(plan: TaskPlan) -> dict:
     """Planned runs, the upper bound of their cost, and what the finished ones measured (CPU-hours)."""
-    planned = sum(len(arm.lr_grid) + len(plan.seeds(arm)) - 1 for arm in plan.arms)
-    bound = sum((len(arm.lr_grid) + len(plan.seeds(arm)) - 1) * run_cost_hours(plan, arm) for arm in plan.arms)
+    runs = {arm.key: len(arm.lr_grid) + len(plan.seeds(arm)[arm.seed_stage]) for arm in plan.all_arms}
+    planned = sum(runs.values())
+    bound = sum(runs[arm.key] * run_cost_hours(plan, arm) for arm in plan.all_arms)
     done, spent = spent_cpu_hours(plan)
     return {"task": plan.task, "planned_runs": planned, "finished_runs": done,
             "upper_bound_cpu_hours": bound, "spent_cpu_hours": spent}

@@ -199,69 +199,6 @@ def budget_summary(task: str, profile: Profile, **overrides) -> str:
             f"{cfg.num_virtual_tokens} virtual tokens")
 
 
-def budget_arms(budgets, paradigms=("federated", "monolingual")) -> list[Arm]:
-    """Arms for a data-efficiency curve: each paradigm at each training budget (rows per client)."""
-    return [Arm(f"{paradigm}-{n}", f"{paradigm.capitalize()}, {n} rows",
-                (("paradigm", paradigm), ("train_per_client", int(n))))
-            for paradigm in paradigms for n in budgets]
-
-
-def efficiency_budgets(task: str, profile: Profile) -> list[int]:
-    """The data-efficiency curve's training budgets (rows per client): the profile's, its half and quarter.
-
-    A profile that trains on all rows (``paper``) draws the curve up to 512 rows per client.
-    """
-    largest = profile.budget(task, "train_per_client") or 512
-    return sorted({max(8, largest // 4), max(8, largest // 2), largest})
-
-
-def _budget_per_seed(results: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The language-averaged metric (%) per paradigm, budget and seed."""
-    return results.groupby(["paradigm", "train_per_client", "seed"])[metric].mean().mul(100).reset_index()
-
-
-def budget_curve(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Mean and sd over seeds of the language-averaged metric (%), per paradigm and budget."""
-    per_seed = _budget_per_seed(results, metric)
-    return (per_seed.groupby(["paradigm", "train_per_client"])[metric].agg(["mean", "std", "count"])
-            .rename(columns={"count": "seeds"}).reset_index())
-
-
-def plot_budget_curve(results: pd.DataFrame, metric: str = "accuracy", ax=None, title: str | None = None):
-    """Accuracy against training rows per client, one line per paradigm, sd over seeds as bands."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    per_seed = _budget_per_seed(results, metric)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=per_seed, x="train_per_client", y=metric, hue="paradigm", style="paradigm",
-                 markers=True, dashes=False, errorbar="sd", ax=ax, palette="colorblind")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(per_seed["train_per_client"].unique()),
-                  labels=[str(n) for n in sorted(per_seed["train_per_client"].unique())])
-    ax.set_xlabel("training rows per client")
-    ax.set_ylabel(f"test {metric.replace('_', ' ')} (%, mean over languages)")
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def communication_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per federated arm: parameters sent, bytes per client per round measured from the records,
-    bytes per client over the run, and the share of federated full fine-tuning's traffic."""
-    fed = results[results["paradigm"].str.startswith("federated")]
-    table = (fed.groupby(["arm", "label"], sort=False)
-             .agg(method=("method", "first"), communicated=("communicated", "first"),
-                  bytes_per_round=("bytes_sent_per_round", "mean"), rounds=("rounds_run", "mean"))
-             .reset_index())
-    table["MB_per_client_run"] = table["bytes_per_round"] * table["rounds"] / 1e6
-    full = table.loc[table["method"] == "full", "bytes_per_round"]
-    if len(full):
-        table["pct_of_full_ft"] = 100 * table["bytes_per_round"] / float(full.iloc[0])
-    return table
-
-
 def profile_table(tasks=("nc_standin", "xnli", "masakhanews")) -> pd.DataFrame:
     """The budget every profile gives every chapter task, as resolved by the experiment config."""
     from fedlib.config import PROFILES
@@ -276,32 +213,3 @@ def profile_table(tasks=("nc_standin", "xnli", "masakhanews")) -> pd.DataFrame:
                          "batch": cfg.batch_size, "lr": cfg.lr, "max tokens": cfg.max_length,
                          "seeds": len(get_profile(name).seeds)})
     return pd.DataFrame(rows).set_index(["profile", "task"])
-
-
-def efficiency_numbers(curve: pd.DataFrame) -> dict[str, float | int]:
-    """What chapter 6 quotes of a :func:`budget_curve`: both paradigms at the smallest and largest
-    budget, and the smallest budget at which federated matches monolingual at the largest, as a
-    sentence (``eff_matching``) that also says when no budget in the range does."""
-    wide = curve.pivot(index="train_per_client", columns="paradigm", values="mean")
-    smallest, largest = wide.iloc[0], wide.iloc[-1]
-    matched = wide.index[wide["federated"] >= largest["monolingual"]]
-    return {
-        "eff_small_budget": int(wide.index[0]), "eff_large_budget": int(wide.index[-1]),
-        "eff_small_federated": float(smallest["federated"]), "eff_small_monolingual": float(smallest["monolingual"]),
-        "eff_large_federated": float(largest["federated"]), "eff_large_monolingual": float(largest["monolingual"]),
-        "eff_matching": (f"federated training matches monolingual training at the largest budget with "
-                         f"{int(matched[0])} rows per client" if len(matched) else
-                         "no budget in this range lets federated training match monolingual training at the "
-                         "largest budget"),
-    }
-
-
-def communication_numbers(traffic: pd.DataFrame) -> dict[str, float]:
-    """What chapter 6 quotes of a :func:`communication_table`: bytes per client per round by arm."""
-    by_arm = traffic.set_index("arm")
-    return {
-        "comm_prompt_bytes": float(by_arm.loc["federated", "bytes_per_round"]),
-        "comm_full_bytes": float(by_arm.loc["federated-full", "bytes_per_round"]),
-        "comm_lora_bytes": float(by_arm.loc["federated-lora", "bytes_per_round"]),
-        "comm_prompt_pct_full": float(by_arm.loc["federated", "pct_of_full_ft"]),
-    }

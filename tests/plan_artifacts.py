@@ -25,7 +25,9 @@ def fabricate(task: str, arm_key: str, accuracy: float | dict[str, float], *, se
     own, so languages differ (the worst language, the spread)."""
     plan = plans.get_plan(task)
     arm = plan.arm(arm_key)
-    lr = arm.lr_grid[0]
+    selection = plans.selection_path(plan, profile)
+    chosen = json.loads(selection.read_text()) if selection.exists() else {}
+    lr = chosen[arm.lr_from]["lr"] if arm.lr_from else arm.lr_grid[0]  # a study arm: its base arm's rate
     rng = np.random.default_rng(zlib.crc32(arm_key.encode()))
     labels = rng.integers(0, labels_count, n)
     wrong = (labels + 1) % labels_count
@@ -50,7 +52,6 @@ def fabricate(task: str, arm_key: str, accuracy: float | dict[str, float], *, se
         path = artifact_path(cfg)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(artifact))
-    selection = plans.selection_path(plan, profile)
-    chosen = json.loads(selection.read_text()) if selection.exists() else {}
-    chosen[arm_key] = {"lr": lr, "scores": {}, "at_edge": False}
-    selection.write_text(json.dumps(chosen))
+    if not arm.lr_from:
+        chosen[arm_key] = {"lr": lr, "scores": {}, "at_edge": False}
+        selection.write_text(json.dumps(chosen))

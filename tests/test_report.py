@@ -4,7 +4,7 @@ import pytest
 
 from fedlib.config import get_profile
 from fedlib.experiment import ExperimentConfig
-from fedlib.report import budget_arms, budget_curve, budget_summary, communication_table, paper_arms, run_comparison
+from fedlib.report import budget_summary, paper_arms, run_comparison
 
 LANGS = ("en", "de")
 SMOKE = get_profile("smoke")
@@ -19,25 +19,6 @@ def test_task_budgets_override_the_profile_defaults():
     # An explicit value still wins over the task's budget.
     assert ExperimentConfig(task="xnli", profile="cpu", train_per_client=3).resolved().train_per_client == 3
     assert f"{xnli.train_per_client} training" in budget_summary("xnli", cpu)
-
-
-def test_budget_curve_has_one_point_per_paradigm_and_budget(results_tmp):
-    runs = run_comparison("nc_standin", budget_arms((4, 8)), profile=SMOKE, languages=LANGS, progress=False)
-    curve = budget_curve(runs)
-    assert sorted(map(tuple, curve[["paradigm", "train_per_client"]].values.tolist())) == [
-        ("federated", 4), ("federated", 8), ("monolingual", 4), ("monolingual", 8)]
-    assert curve["mean"].between(0, 100).all()
-
-
-def test_communication_is_read_from_the_records(results_tmp):
-    arms = [a for a in paper_arms(SMOKE) if a.key in ("federated", "federated-full")]
-    runs = run_comparison("nc_standin", arms, profile=SMOKE, languages=LANGS, progress=False)
-    table = communication_table(runs).set_index("method")
-    # Four bytes per float32 parameter plus the record's framing: never less than the raw arrays.
-    for method in ("prompt", "full"):
-        assert table.loc[method, "bytes_per_round"] >= 4 * table.loc[method, "communicated"]
-        assert table.loc[method, "bytes_per_round"] < 4 * table.loc[method, "communicated"] * 1.05 + 10_000
-    assert table.loc["prompt", "pct_of_full_ft"] < table.loc["full", "pct_of_full_ft"] == pytest.approx(100)
 
 
 def test_load_only_never_trains(results_tmp):
@@ -81,16 +62,3 @@ def test_a_resolved_config_reads_nothing_from_the_environment_again(monkeypatch)
         ExperimentConfig(task="nc_standin", languages=LANGS).resolved()
 
 
-def test_efficiency_numbers_find_the_budget_where_federated_matches_monolingual():
-    import pandas as pd
-
-    from fedlib.report import efficiency_numbers
-
-    curve = pd.DataFrame({"paradigm": ["federated"] * 3 + ["monolingual"] * 3,
-                          "train_per_client": [8, 16, 32] * 2, "mean": [50, 70, 80, 30, 50, 65]})
-    numbers = efficiency_numbers(curve)
-    # federated with 16 rows (70) >= monolingual with 32 (65)
-    assert numbers["eff_matching"].endswith("with 16 rows per client")
-    assert (numbers["eff_small_federated"], numbers["eff_large_monolingual"]) == (50.0, 65.0)
-    never = curve.assign(mean=[10, 20, 30, 30, 50, 65])
-    assert efficiency_numbers(never)["eff_matching"].startswith("no budget in this range")
