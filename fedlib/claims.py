@@ -117,6 +117,9 @@ def claims_ledger(profile: Profile) -> pd.DataFrame:
                    if paper_difference(task, a, b) is not None]
         claims.append(worst_language_claim(task, results))
     claims.append(efficiency_claim(profile.name))
+    from fedlib.open_claims_report import open_claims_rows
+
+    claims += [Claim(**row) for row in open_claims_rows(profile.name)]
     return pd.DataFrame([dataclasses.asdict(c) for c in claims])
 
 

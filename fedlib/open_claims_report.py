@@ -1,0 +1,220 @@
+"""What the studies of :mod:`fedlib.open_claims` found: tables, glued numbers and ledger rows.
+
+Reads only the studies' files (nothing trains here), and reports every part that is not computed
+yet as such, so the chapter builds at any stage. Arms are compared by paired differences with
+95 % bootstrap intervals, as everywhere in the book.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fedlib import unseen
+from fedlib.stats import Estimate, Outcomes, arm_estimate, paired_difference
+
+# unseen-language arms: (paradigm, method) of the source run -> arm key
+UNSEEN_ARM_KEYS = {("federated", "ptuning"): "fed-ptuning", ("federated", "prompt"): "fed-prompt",
+                   ("centralized", "ptuning"): "central-ptuning", ("monolingual", "ptuning"): "mono-ptuning"}
+UNSEEN_CLAIMS = (("fed-ptuning", "mono-ptuning", "federated prompt tuning generalises better to unseen languages "
+                                                 "than monolingual tuning"),
+                 ("fed-ptuning", "central-ptuning", "federated prompt tuning generalises better to unseen languages "
+                                                    "than centralized tuning"))
+MEMBERSHIP_CLAIM = ("fed-full", "fed-ptuning", "prompt tuning memorises less than full fine-tuning "
+                                               "(membership-inference AUC, full − prompt encoder)")
+UNSEEN_PAGE = MEMBERSHIP_PAGE = "../notebooks/11_open_claims.html"
+
+
+def unseen_arms(profile: str = "cpu") -> dict[str, Outcomes]:
+    """Each arm's outcomes on the unseen languages, over the seeds it has (monolingual: averaged models)."""
+    by_arm: dict[str, list[dict]] = {}
+    for scored in unseen.unseen_artifacts(profile):
+        key = UNSEEN_ARM_KEYS.get((scored["paradigm"], scored["method"]))
+        if key is not None:
+            by_arm.setdefault(key, []).append(scored)
+    return {key: unseen.arm_outcomes(runs) for key, runs in by_arm.items()}
+
+
+def _on_shared_seeds(a: Outcomes, b: Outcomes) -> tuple[Outcomes, Outcomes]:
+    seeds = sorted(set(a.seeds) & set(b.seeds))
+
+    def keep(arm: Outcomes) -> Outcomes:
+        rows = [arm.seeds.index(s) for s in seeds]
+        return Outcomes(tuple(seeds), arm.languages, arm.correct[rows], arm.language_of, arm.majority_share)
+
+    return keep(a), keep(b)
+
+
+def unseen_difference(arms: dict[str, Outcomes], a: str, b: str) -> Estimate | None:
+    if a not in arms or b not in arms or not set(arms[a].seeds) & set(arms[b].seeds):
+        return None
+    return paired_difference(*_on_shared_seeds(arms[a], arms[b]))
+
+
+def unseen_table(arms: dict[str, Outcomes]) -> pd.DataFrame:
+    rows = []
+    for key in UNSEEN_ARM_KEYS.values():
+        if key in arms:
+            estimate = arm_estimate(arms[key])
+            rows.append({"arm": key, "seeds": len(arms[key].seeds), "unseen languages": len(arms[key].languages),
+                         "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high})
+    return pd.DataFrame(rows, columns=["arm", "seeds", "unseen languages", "accuracy", "low", "high"])
+
+
+def prediction_table(arms: dict[str, Outcomes], profile: str = "cpu") -> pd.DataFrame:
+    """Per unseen language: the recorded prediction per distance kind and the federated model's accuracy."""
+    from fedlib.data import language_name
+
+    path = unseen.study_dir(profile) / unseen.PREDICTION_FILE
+    if not path.exists() or "fed-ptuning" not in arms:
+        return pd.DataFrame()
+    import json
+
+    prediction = json.loads(path.read_text())
+    observed = arms["fed-ptuning"]
+    rows = []
+    for lang in observed.languages:
+        columns = observed.language_of == observed.languages.index(lang)
+        row = {"language": language_name(lang), "code": lang,
+               "observed": 100 * float(observed.correct[:, columns].mean())}
+        for kind, values in prediction["predicted_accuracy"].items():
+            value = values.get(lang)
+            row[f"predicted ({kind})"] = None if value is None else 100 * value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def prediction_correlations(table: pd.DataFrame) -> pd.DataFrame:
+    """Spearman ρ of predicted against observed accuracy over the unseen languages, per distance kind."""
+    from fedlib.distance import bootstrap_spearman
+
+    rows = []
+    for column in [c for c in table.columns if c.startswith("predicted")]:
+        result = bootstrap_spearman(table[column].astype(float).tolist(), table["observed"].tolist())
+        rows.append({"prediction": column, "languages": result.n, "rho": result.rho, "low": result.lo,
+                     "high": result.hi, "p_perm": result.p_perm, "note": result.note})
+    return pd.DataFrame(rows, columns=["prediction", "languages", "rho", "low", "high", "p_perm", "note"])
+
+
+def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
+    """The scored runs of the membership study per arm key (DP runs under ``fed-ptuning-dp-C-z``)."""
+    import json
+
+    from fedlib.open_claims import study_dir
+
+    folder = study_dir(unseen.SOURCE_TASK, "membership", profile)
+    arms: dict[str, list[dict]] = {}
+    names = {("federated", "ptuning"): "fed-ptuning", ("federated-lora", "lora"): "fed-lora",
+             ("federated-full", "full"): "fed-full", ("centralized", "ptuning"): "central-ptuning"}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        scored = json.loads(path.read_text())
+        key = names.get((scored["paradigm"], scored["method"]), scored["source_run"])
+        if scored.get("dp_clipping_norm") is not None:
+            key = f"fed-ptuning DP (C={scored['dp_clipping_norm']:g}, z={scored['dp_noise_multiplier']:g})"
+        elif "iid" in scored["source_run"]:
+            key = "fed-ptuning, 4 sub-clients per language, no DP"
+        arms.setdefault(key, []).append(scored)
+    return arms
+
+
+def membership_table(arms: dict[str, list[dict]]) -> pd.DataFrame:
+    from fedlib.open_claims import membership_estimate
+
+    rows = []
+    for key, runs in arms.items():
+        estimate = membership_estimate(runs)
+        rows.append({"arm": key, "seeds": len(runs), "AUC": estimate.mean, "low": estimate.low, "high": estimate.high})
+    return pd.DataFrame(rows, columns=["arm", "seeds", "AUC", "low", "high"])
+
+
+def membership_difference(arms: dict[str, list[dict]], a: str, b: str) -> Estimate | None:
+    from fedlib.open_claims import membership_difference as paired
+
+    if a not in arms or b not in arms or not {r["seed"] for r in arms[a]} & {r["seed"] for r in arms[b]}:
+        return None
+    return paired(arms[a], arms[b])
+
+
+def open_claims_rows(profile: str = "cpu") -> list[dict]:
+    """The ledger rows of the studies (dicts with the ledger's columns)."""
+    from fedlib.open_claims import MEMBERSHIP_ARMS, STUDY_SEEDS
+    from fedlib.verdicts import decide, rule
+
+    rows = []
+    arms = unseen_arms(profile)
+    for a, b, text in UNSEEN_CLAIMS:
+        estimate = unseen_difference(arms, a, b)
+        complete = all(k in arms and set(STUDY_SEEDS) <= set(arms[k].seeds) for k in (a, b))
+        rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)",
+                     "ours": _points(estimate, arms, a, b) + ("" if complete or estimate is None else " (interim)"),
+                     "verdict": decide(estimate if complete else None, 1),
+                     "rule": rule(a, b, 1, of="accuracy on SIB-200 languages outside the federation"),
+                     "evidence": UNSEEN_PAGE})
+    members = membership_arms(profile)
+    a, b, text = MEMBERSHIP_CLAIM
+    estimate = membership_difference(members, a, b)
+    complete = all(k in members and set(MEMBERSHIP_ARMS[k]) <= {r["seed"] for r in members[k]} for k in (a, b))
+    ours = "no artifacts yet" if estimate is None else (
+        f"{estimate.mean:+.3f} [{estimate.low:+.3f}, {estimate.high:+.3f}] "
+        f"({len({r['seed'] for r in members[a]} & {r['seed'] for r in members[b]})} seeds)")
+    rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)", "ours": ours,
+                 "verdict": decide(estimate if complete else None, 1),
+                 "rule": rule(a, b, 1, of="membership-inference AUC"),
+                 "evidence": MEMBERSHIP_PAGE})
+    return rows
+
+
+def _points(estimate: Estimate | None, arms: dict[str, Outcomes], a: str, b: str) -> str:
+    if estimate is None:
+        return "no artifacts yet"
+    seeds = len(set(arms[a].seeds) & set(arms[b].seeds))
+    return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
+            f"({seeds} seeds)")
+
+
+def dp_table(profile: str = "cpu") -> pd.DataFrame:
+    """The DP study's runs: clipping norm, noise multiplier, ε at δ = 1/clients, rounds run, and test
+    accuracy with its interval (one seed: the interval resamples test sentences only)."""
+    from fedlib.artifacts import artifact_path, load_artifact
+    from fedlib.open_claims import dp_configs, dp_reference
+    from fedlib.privacy import run_epsilon
+    from fedlib.stats import outcomes
+
+    rows = []
+    for cfg in [dp_reference(profile=profile), *[c for c in dp_configs(profile=profile) if c is not None]]:
+        path = artifact_path(cfg)
+        if not path.exists():
+            continue
+        artifact = load_artifact(path)
+        estimate = arm_estimate(outcomes([artifact]))
+        dp = cfg.dp_clipping_norm is not None
+        rows.append({"clipping norm": cfg.dp_clipping_norm if dp else None,
+                     "noise multiplier": cfg.dp_noise_multiplier if dp else None,
+                     "epsilon": run_epsilon(cfg, artifact) if dp else None,
+                     "rounds run": len(artifact["history"]["rounds"]),
+                     "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high})
+    return pd.DataFrame(rows, columns=["clipping norm", "noise multiplier", "epsilon", "rounds run", "accuracy",
+                                       "low", "high"])
+
+
+def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
+    """Per MasakhaNEWS language: aggregation within its family minus one global prompt (points, paired
+    on seeds and test sentences), and the difference of the language-averaged accuracy."""
+    from fedlib.evidence import task_results
+    from fedlib.open_claims import FAMILY_TASK, STUDY_SEEDS, family_artifact
+    from fedlib.stats import outcomes
+
+    families = [a for a in (family_artifact(s, profile=profile) for s in STUDY_SEEDS) if a is not None]
+    global_arm = task_results(FAMILY_TASK, profile=profile).get("fed-ptuning")
+    if not families or global_arm is None:
+        return pd.DataFrame(columns=["language", "family", "gain", "low", "high"]), None
+    seeds = sorted({a["seed"] for a in families} & set(global_arm.seeds))
+    languages = tuple(global_arm.outcomes.languages)
+    ours = outcomes([a for a in families if a["seed"] in seeds], languages)
+    theirs = outcomes([a for a in global_arm.artifacts if a["seed"] in seeds], languages)
+    family_of = {lang: "+".join(f) for a in families[:1] for f in a["families"] for lang in f}
+    rows = []
+    for lang in languages:
+        gain = paired_difference(ours.restricted(lang), theirs.restricted(lang))
+        rows.append({"language": lang, "family": family_of.get(lang, "?"), "gain": 100 * gain.mean,
+                     "low": 100 * gain.low, "high": 100 * gain.high})
+    return pd.DataFrame(rows), paired_difference(ours, theirs)
