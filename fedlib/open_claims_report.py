@@ -180,7 +180,11 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
     from fedlib.stats import outcomes
 
     rows = []
-    for cfg in [dp_reference(profile=profile), *[c for c in dp_configs(profile=profile) if c is not None]]:
+    try:
+        configs = [dp_reference(profile=profile), *[c for c in dp_configs(profile=profile) if c is not None]]
+    except RuntimeError:  # the plan has not chosen the learning rate the study reuses: nothing to read
+        configs = []
+    for cfg in configs:
         path = artifact_path(cfg)
         if not path.exists():
             continue
@@ -203,8 +207,9 @@ def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     from fedlib.open_claims import FAMILY_TASK, STUDY_SEEDS, family_artifact
     from fedlib.stats import outcomes
 
-    families = [a for a in (family_artifact(s, profile=profile) for s in STUDY_SEEDS) if a is not None]
     global_arm = task_results(FAMILY_TASK, profile=profile).get("fed-ptuning")
+    families = [] if global_arm is None else [
+        a for a in (family_artifact(s, profile=profile) for s in STUDY_SEEDS) if a is not None]
     if not families or global_arm is None:
         return pd.DataFrame(columns=["language", "family", "gain", "low", "high"]), None
     seeds = sorted({a["seed"] for a in families} & set(global_arm.seeds))
@@ -218,3 +223,75 @@ def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
         rows.append({"language": lang, "family": family_of.get(lang, "?"), "gain": 100 * gain.mean,
                      "low": 100 * gain.low, "high": 100 * gain.high})
     return pd.DataFrame(rows), paired_difference(ours, theirs)
+
+
+def _interval(estimate: Estimate | None, *, scale: float = 100, unit: str = " %", signed: bool = False,
+              decimals: int = 1) -> str:
+    from fedlib.display import interval
+    from fedlib.evidence_tables import MISSING
+
+    if estimate is None:
+        return MISSING
+    return interval(scale * estimate.mean, scale * estimate.low, scale * estimate.high, decimals,
+                    signed=signed).replace(" [", f"{unit} [", 1)
+
+
+def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
+    """Every number chapter 11 glues, as text; parts not computed yet say so."""
+    numbers = {}
+    arms = unseen_arms(profile)
+    for key in UNSEEN_ARM_KEYS.values():
+        numbers[f"oc_unseen_{key.replace('-', '_')}"] = _interval(arm_estimate(arms[key]) if key in arms else None)
+    rows = {row["claim"]: row for row in open_claims_rows(profile)}
+    for (a, b, text), name in zip(UNSEEN_CLAIMS, ("mono", "central"), strict=True):
+        row = rows[f"nc_standin: {text}"]
+        numbers[f"oc_unseen_vs_{name}"] = _interval(unseen_difference(arms, a, b), unit=" points", signed=True)
+        numbers[f"oc_unseen_vs_{name}_verdict"] = row["verdict"]
+    members = membership_arms(profile)
+    for key in ("fed-ptuning", "fed-lora", "fed-full", "central-ptuning"):
+        estimate = None
+        if key in members:
+            from fedlib.open_claims import membership_estimate
+
+            estimate = membership_estimate(members[key])
+        numbers[f"oc_auc_{key.replace('-', '_')}"] = _interval(estimate, scale=1, unit="", decimals=3)
+    a, b, text = MEMBERSHIP_CLAIM
+    numbers["oc_auc_full_minus_ptuning"] = _interval(membership_difference(members, a, b), scale=1, unit="",
+                                                     signed=True, decimals=3)
+    numbers["oc_auc_verdict"] = rows[f"nc_standin: {text}"]["verdict"]
+    numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
+    return numbers
+
+
+def shown_unseen(arms: dict[str, Outcomes]):
+    from fedlib.display import for_reader, interval
+
+    table = unseen_table(arms)
+    return for_reader(pd.DataFrame({
+        "arm": table["arm"], "seeds": table["seeds"], "languages": table["unseen languages"],
+        "test accuracy on unseen languages (%) [95 % CI]": [interval(r.accuracy, r.low, r.high)
+                                                           for r in table.itertuples()]}))
+
+
+def shown_membership(arms: dict[str, list[dict]]):
+    from fedlib.display import for_reader, interval
+
+    table = membership_table(arms)
+    return for_reader(pd.DataFrame({
+        "arm": table["arm"], "seeds": table["seeds"],
+        "membership AUC [95 % CI] (0.5 = no leakage)": [interval(r.AUC, r.low, r.high, 3)
+                                                        for r in table.itertuples()]}))
+
+
+def shown_dp(table: pd.DataFrame):
+    from fedlib.display import MISSING, for_reader, interval, number
+
+    def eps(value):
+        return MISSING if value is None or pd.isna(value) else "∞" if value == float("inf") else number(value, 1)
+
+    return for_reader(pd.DataFrame({
+        "clipping norm": [MISSING if pd.isna(c) else f"{c:g}" for c in table["clipping norm"]],
+        "noise multiplier z": [MISSING if pd.isna(z) else f"{z:g}" for z in table["noise multiplier"]],
+        "ε (δ = 1/clients)": [eps(e) for e in table["epsilon"]],
+        "rounds run": table["rounds run"],
+        "test accuracy (%) [95 % CI]": [interval(r.accuracy, r.low, r.high) for r in table.itertuples()]}))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -79,3 +81,12 @@ def test_membership_rows_pair_full_fine_tuning_with_the_prompt_encoder(results_t
     assert table.loc["fed-ptuning", "low"] < 0.5 < table.loc["fed-ptuning", "high"]
     row = next(r for r in report.open_claims_rows("smoke") if "memorises" in r["claim"])
     assert row["verdict"] == "reproduced" and "(1 seeds)" in row["ours"]
+
+
+def test_every_glued_number_exists_before_anything_is_computed(results_tmp):
+    numbers = report.open_claims_numbers("smoke")
+    assert numbers["oc_unseen_fed_ptuning"] == "not computed yet" and numbers["oc_auc_verdict"] == "not assessed"
+    chapter = (Path(__file__).resolve().parent.parent / "notebooks" / "11_open_claims.md").read_text()
+    glued = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", chapter))
+    assert glued and glued <= set(numbers)
+    assert report.dp_table("smoke").empty and report.family_gains("smoke")[1] is None
