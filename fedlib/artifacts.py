@@ -15,6 +15,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from fedlib.atomic_file import write_json_atomically
 from fedlib.config import REPO_ROOT, data_dir, results_dir
 from fedlib.experiment import ExperimentConfig
 
@@ -117,11 +118,7 @@ def data_folder(task: str) -> dict | None:
 
 
 def save_artifact(artifact: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(artifact, indent=1, sort_keys=True, default=float) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json_atomically(path, artifact)
 
 
 def load_artifact(path: Path) -> dict:

@@ -22,6 +22,7 @@ from fedlib import paper
 from fedlib.config import Profile
 from fedlib.data.tasks import NC_LANGUAGES
 from fedlib.evidence import PAPER_PARADIGM, WORST_PAIR, difference, paper_difference, task_results, worst_difference
+from fedlib.evidence_tables import points_text
 from fedlib.verdicts import decide, rule
 
 # Where each chapter's evidence lives, relative to the ledger page (book/claims.md).
@@ -53,14 +54,6 @@ class Claim:
     evidence: str  # link to the chapter section that computes it
 
 
-def _ours(estimate, results: dict, a: str, b: str) -> str:
-    if estimate is None:
-        return "no artifacts yet"
-    seeds = sorted(set(results[a].seeds) & set(results[b].seeds))
-    return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
-            f"({len(seeds)} seeds)")
-
-
 def comparison_claim(task: str, a: str, b: str, text: str, results: dict) -> Claim:
     """One row: the paper's reported difference of the two paradigms vs our paired difference."""
     reported = paper.reported_averages(task)
@@ -68,14 +61,14 @@ def comparison_claim(task: str, a: str, b: str, text: str, results: dict) -> Cla
     sign = 1 if pa >= pb else -1
     estimate = difference(results, a, b)
     return Claim(f"{task}: {text}", f"{PAPER_PARADIGM[a]} {pa} vs {PAPER_PARADIGM[b]} {pb} ({pa - pb:+.1f})",
-                 _ours(estimate, results, a, b), decide(estimate, sign), rule(a, b, sign), CHAPTER_TASKS[task][0])
+                 points_text(estimate, results, a, b), decide(estimate, sign), rule(a, b, sign), CHAPTER_TASKS[task][0])
 
 
 def worst_language_claim(task: str, results: dict) -> Claim:
     """One row: federated minus monolingual in worst-language accuracy, claimed positive, no paper number."""
     a, b = WORST_PAIR
     estimate = worst_difference(results, a, b)
-    return Claim(f"{task}: {WORST_CLAIM}", "—", _ours(estimate, results, a, b), decide(estimate, 1),
+    return Claim(f"{task}: {WORST_CLAIM}", "—", points_text(estimate, results, a, b), decide(estimate, 1),
                  rule(a, b, 1, of=WORST_QUANTITY), CHAPTER_TASKS[task][0])
 
 
@@ -86,7 +79,7 @@ def efficiency_claim(profile: str = "cpu") -> Claim:
     results = efficiency_results(TASK, profile=profile)
     a, b = CLAIM
     estimate = difference(results, a, b)
-    return Claim(f"{TASK}: {CLAIM_TEXT}", "— (shown as a curve)", _ours(estimate, results, a, b),
+    return Claim(f"{TASK}: {CLAIM_TEXT}", "— (shown as a curve)", points_text(estimate, results, a, b),
                  decide(estimate, 1), rule(a, b, 1), EFFICIENCY_PAGE)
 
 

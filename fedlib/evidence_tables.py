@@ -116,10 +116,25 @@ def _name(key: str) -> str:
     return key.replace("-", "_")
 
 
-def interval_text(estimate, *, signed: bool = False, unit: str = " %") -> str:
-    """``78.7 % [75.7, 82.0]`` (or ``+1.8 points [-1.1, +5.3]``) from an estimate in [0, 1]."""
-    mean, bounds = interval(100 * estimate.mean, 100 * estimate.low, 100 * estimate.high, signed=signed).split(" ", 1)
+def interval_text(estimate, *, signed: bool = False, unit: str = " %", scale: float = 100,
+                  decimals: int = 1) -> str:
+    """``78.7 % [75.7, 82.0]`` (or ``+1.8 points [-1.1, +5.3]``) from an estimate in [0, 1];
+    ``scale=1, unit=""`` keeps it as it is (an AUC); :data:`MISSING` for no estimate."""
+    if estimate is None:
+        return MISSING
+    mean, bounds = interval(scale * estimate.mean, scale * estimate.low, scale * estimate.high, decimals,
+                            signed=signed).split(" ", 1)
     return f"{mean}{unit} {bounds}"
+
+
+def points_text(estimate, results: dict, a: str, b: str) -> str:
+    """``+1.8 points [-1.1, +5.3] (5 seeds)``: a paired difference of arms ``a`` and ``b`` in ``results``
+    (anything with ``.seeds``), counting the seeds they share."""
+    if estimate is None:
+        return "no artifacts yet"
+    seeds = sorted(set(results[a].seeds) & set(results[b].seeds))
+    return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
+            f"({len(seeds)} seeds)")
 
 
 MISSING = "not computed yet"

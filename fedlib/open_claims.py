@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from fedlib import unseen
+from fedlib.atomic_file import write_json_atomically
 from fedlib.config import get_profile, results_dir
 from fedlib.experiment import ExperimentConfig
 
@@ -45,13 +46,6 @@ CLIP_QUANTILES = (0.25, 0.5, 0.75)
 NOISE_MULTIPLIERS = (0.01, 0.1, 1.0)
 FAMILY_TASK = "masakhanews"
 RESAMPLES = 2000
-
-
-def _write(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
 
 
 def study_dir(task: str, study: str, profile: str = "cpu") -> Path:
@@ -136,7 +130,7 @@ def score_membership(configs: Sequence[ExperimentConfig], *, log: Callable[[str]
                        "dp_clipping_norm": resolved.dp_clipping_norm,
                        "dp_noise_multiplier": resolved.dp_noise_multiplier,
                        **membership_losses(cfg, progress=progress), "environment": environment()}
-            _write(path, payload)
+            write_json_atomically(path, payload)
             log(f"membership: {cfg.run_name()} AUC {pooled_auc(payload):.3f}")
         out.append(json.loads(path.read_text()))
     return out
@@ -153,30 +147,35 @@ def pooled_auc(scored: dict) -> float:
     return membership_auc(*_pooled(scored), resamples=10).mean
 
 
-def membership_estimate(scored: Sequence[dict]):
-    """AUC (members vs non-members, every language pooled) averaged over the runs (seeds), with a
-    bootstrap interval resampling members and non-members of every run."""
-    from fedlib.membership import auc
+def _auc_bootstrap(groups: Sequence[tuple[np.ndarray, np.ndarray]], auc_of):
+    """Mean over runs of ``auc_of(run, members_index, non_members_index)``, with a percentile bootstrap
+    that resamples each run's members and non-members independently (``groups``: their losses)."""
     from fedlib.stats import Estimate
 
-    pairs = [_pooled(s) for s in scored]
-
     def statistic(*indices):
-        return float(np.mean([auc(m[i], n[j]) for (m, n), i, j in zip(pairs, indices[::2], indices[1::2],
-                                                                     strict=True)]))
+        return float(np.mean([auc_of(k, i, j) for k, (i, j) in enumerate(zip(indices[::2], indices[1::2],
+                                                                                strict=True))]))
 
-    data = [np.arange(len(x)) for pair in pairs for x in pair]
+    data = [np.arange(len(x)) for pair in groups for x in pair]
     mean = statistic(*data)
     result = scipy_stats.bootstrap(data, statistic, paired=False, vectorized=False, n_resamples=RESAMPLES,
                                    confidence_level=0.95, method="percentile", rng=np.random.default_rng(0))
     return Estimate(mean, float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
+def membership_estimate(scored: Sequence[dict]):
+    """AUC (members vs non-members, every language pooled) averaged over the runs (seeds), with a
+    bootstrap interval resampling members and non-members of every run."""
+    from fedlib.membership import auc
+
+    pairs = [_pooled(s) for s in scored]
+    return _auc_bootstrap(pairs, lambda k, i, j: auc(pairs[k][0][i], pairs[k][1][j]))
+
+
 def membership_difference(a: Sequence[dict], b: Sequence[dict]):
     """AUC of ``a`` minus AUC of ``b``, paired: the same seeds' members and non-members (the plan's runs of
     one seed train on the same rows whatever the method), resampled together for both arms."""
     from fedlib.membership import auc
-    from fedlib.stats import Estimate
 
     by_seed_b = {s["seed"]: s for s in b}
     common = [s for s in sorted(a, key=lambda s: s["seed"]) if s["seed"] in by_seed_b]
@@ -187,16 +186,11 @@ def membership_difference(a: Sequence[dict], b: Sequence[dict]):
         if len(ma) != len(mb) or len(na) != len(nb):
             raise ValueError("the arms' members or non-members differ in number: not the same rows")
 
-    def statistic(*indices):
-        return float(np.mean([auc(ma[i], na[j]) - auc(mb[i], nb[j])
-                              for ((ma, na), (mb, nb)), i, j in zip(pairs, indices[::2], indices[1::2],
-                                                                    strict=True)]))
+    def auc_gap(k, i, j):
+        (ma, na), (mb, nb) = pairs[k]
+        return auc(ma[i], na[j]) - auc(mb[i], nb[j])
 
-    data = [np.arange(len(x)) for (pa, _) in pairs for x in pa]
-    mean = statistic(*data)
-    result = scipy_stats.bootstrap(data, statistic, paired=False, vectorized=False, n_resamples=RESAMPLES,
-                                   confidence_level=0.95, method="percentile", rng=np.random.default_rng(0))
-    return Estimate(mean, float(result.confidence_interval.low), float(result.confidence_interval.high))
+    return _auc_bootstrap([pa for pa, _ in pairs], auc_gap)
 
 
 def run_membership(*, profile: str = "cpu", log: Callable[[str], None] = print,

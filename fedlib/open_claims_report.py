@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fedlib import unseen
+from fedlib.evidence_tables import interval_text, points_text
 from fedlib.stats import Estimate, Outcomes, arm_estimate, paired_difference
 
 # unseen-language arms: (paradigm, method) of the source run -> arm key
@@ -34,20 +35,11 @@ def unseen_arms(profile: str = "cpu") -> dict[str, Outcomes]:
     return {key: unseen.arm_outcomes(runs) for key, runs in by_arm.items()}
 
 
-def _on_shared_seeds(a: Outcomes, b: Outcomes) -> tuple[Outcomes, Outcomes]:
-    seeds = sorted(set(a.seeds) & set(b.seeds))
-
-    def keep(arm: Outcomes) -> Outcomes:
-        rows = [arm.seeds.index(s) for s in seeds]
-        return Outcomes(tuple(seeds), arm.languages, arm.correct[rows], arm.language_of, arm.majority_share)
-
-    return keep(a), keep(b)
-
-
 def unseen_difference(arms: dict[str, Outcomes], a: str, b: str) -> Estimate | None:
     if a not in arms or b not in arms or not set(arms[a].seeds) & set(arms[b].seeds):
         return None
-    return paired_difference(*_on_shared_seeds(arms[a], arms[b]))
+    seeds = sorted(set(arms[a].seeds) & set(arms[b].seeds))
+    return paired_difference(arms[a].on_seeds(seeds), arms[b].on_seeds(seeds))
 
 
 def unseen_table(arms: dict[str, Outcomes]) -> pd.DataFrame:
@@ -145,7 +137,7 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
         estimate = unseen_difference(arms, a, b)
         complete = all(k in arms and set(STUDY_SEEDS) <= set(arms[k].seeds) for k in (a, b))
         rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)",
-                     "ours": _points(estimate, arms, a, b) + ("" if complete or estimate is None else " (interim)"),
+                     "ours": points_text(estimate, arms, a, b) + ("" if complete or estimate is None else " (interim)"),
                      "verdict": decide(estimate if complete else None, 1),
                      "rule": rule(a, b, 1, of="accuracy on SIB-200 languages outside the federation"),
                      "evidence": UNSEEN_PAGE})
@@ -161,14 +153,6 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
                  "rule": rule(a, b, 1, of="membership-inference AUC"),
                  "evidence": MEMBERSHIP_PAGE})
     return rows
-
-
-def _points(estimate: Estimate | None, arms: dict[str, Outcomes], a: str, b: str) -> str:
-    if estimate is None:
-        return "no artifacts yet"
-    seeds = len(set(arms[a].seeds) & set(arms[b].seeds))
-    return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
-            f"({seeds} seeds)")
 
 
 def dp_table(profile: str = "cpu") -> pd.DataFrame:
@@ -225,27 +209,16 @@ def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     return pd.DataFrame(rows), paired_difference(ours, theirs)
 
 
-def _interval(estimate: Estimate | None, *, scale: float = 100, unit: str = " %", signed: bool = False,
-              decimals: int = 1) -> str:
-    from fedlib.display import interval
-    from fedlib.evidence_tables import MISSING
-
-    if estimate is None:
-        return MISSING
-    return interval(scale * estimate.mean, scale * estimate.low, scale * estimate.high, decimals,
-                    signed=signed).replace(" [", f"{unit} [", 1)
-
-
 def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     """Every number chapter 11 glues, as text; parts not computed yet say so."""
     numbers = {}
     arms = unseen_arms(profile)
     for key in UNSEEN_ARM_KEYS.values():
-        numbers[f"oc_unseen_{key.replace('-', '_')}"] = _interval(arm_estimate(arms[key]) if key in arms else None)
+        numbers[f"oc_unseen_{key.replace('-', '_')}"] = interval_text(arm_estimate(arms[key]) if key in arms else None)
     rows = {row["claim"]: row for row in open_claims_rows(profile)}
     for (a, b, text), name in zip(UNSEEN_CLAIMS, ("mono", "central"), strict=True):
         row = rows[f"nc_standin: {text}"]
-        numbers[f"oc_unseen_vs_{name}"] = _interval(unseen_difference(arms, a, b), unit=" points", signed=True)
+        numbers[f"oc_unseen_vs_{name}"] = interval_text(unseen_difference(arms, a, b), unit=" points", signed=True)
         numbers[f"oc_unseen_vs_{name}_verdict"] = row["verdict"]
     members = membership_arms(profile)
     for key in ("fed-ptuning", "fed-lora", "fed-full", "central-ptuning"):
@@ -254,9 +227,9 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
             from fedlib.open_claims import membership_estimate
 
             estimate = membership_estimate(members[key])
-        numbers[f"oc_auc_{key.replace('-', '_')}"] = _interval(estimate, scale=1, unit="", decimals=3)
+        numbers[f"oc_auc_{key.replace('-', '_')}"] = interval_text(estimate, scale=1, unit="", decimals=3)
     a, b, text = MEMBERSHIP_CLAIM
-    numbers["oc_auc_full_minus_ptuning"] = _interval(membership_difference(members, a, b), scale=1, unit="",
+    numbers["oc_auc_full_minus_ptuning"] = interval_text(membership_difference(members, a, b), scale=1, unit="",
                                                      signed=True, decimals=3)
     numbers["oc_auc_verdict"] = rows[f"nc_standin: {text}"]["verdict"]
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))

@@ -208,8 +208,10 @@ def trained_states(config: ExperimentConfig, *, progress: bool | None = None) ->
         run_experiment(cfg, progress=progress)
         return load_states(cfg)
     committed = load_artifact(path)
-    retrained, states = _train(cfg, progress, checkpoint_dir_for(path).with_name(path.name + ".retrain.ckpt"))
-    shutil.rmtree(checkpoint_dir_for(path).with_name(path.name + ".retrain.ckpt"), ignore_errors=True)
+    # Its own checkpoint folder: the committed run's (if any is left) must not be resumed or overwritten.
+    retrain_checkpoint = checkpoint_dir_for(path).with_name(path.name + ".retrain.ckpt")
+    retrained, states = _train(cfg, progress, retrain_checkpoint)
+    shutil.rmtree(retrain_checkpoint, ignore_errors=True)
     ours, theirs = _accuracies(retrained), _accuracies(committed)
     gap = max(abs(ours[lang] - theirs[lang]) for lang in theirs)
     info = {"retrained": True, "reproduced": gap == 0.0, "max_accuracy_difference": gap,

@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Iterator
 
+from fedlib.atomic_file import write_json_atomically
 from fedlib.experiment import ExperimentConfig
 
 HEADLINE_SEEDS = (0, 1, 2, 3, 4)
@@ -225,13 +226,9 @@ def load_selection(plan: TaskPlan, profile: str = "cpu") -> dict:
 def _record_selection(plan: TaskPlan, arm: Arm, chosen: dict) -> None:
     # Re-read just before writing, and replace atomically: two workers may run different arms of one
     # plan at once, and each must keep the other's entries.
-    from fedlib.federated.atomic_file import write_atomically
-
     selection = load_selection(plan)
     selection[arm.key] = chosen
-    path = selection_path(plan)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, (json.dumps(selection, indent=1, sort_keys=True) + "\n").encode())
+    write_json_atomically(selection_path(plan), selection)
 
 
 def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, seeds: tuple[int, ...] | None = None,

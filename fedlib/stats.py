@@ -49,6 +49,11 @@ class Outcomes:
     def collapsed(self) -> bool:
         return self.majority_share >= COLLAPSED_SHARE
 
+    def on_seeds(self, seeds: Sequence[int]) -> Outcomes:
+        """The same arm kept to ``seeds`` (in that order), to pair it with an arm that lacks some."""
+        rows = [self.seeds.index(s) for s in seeds]
+        return Outcomes(tuple(seeds), self.languages, self.correct[rows], self.language_of, self.majority_share)
+
     def restricted(self, language: str) -> Outcomes:
         columns = self.language_of == self.languages.index(language)
         return Outcomes(self.seeds, (language,), self.correct[:, columns], np.zeros(int(columns.sum()), int),
@@ -71,7 +76,7 @@ def outcomes(artifacts: Sequence[dict], languages: Sequence[str] | None = None) 
                                  "(schema-1 artifact? rerun it)")
             row.append(decode_labels(entry["correct"]))
             found = decode_labels(entry["predicted_counts"])
-            counts = _add_counts(counts, found)
+            counts = add_counts(counts, found)
             sizes.append(len(row[-1]))
             labels.append(entry.get("labels"))
         # Seeds must share one test set: same sizes, and the same labels where a run recorded them.
@@ -87,7 +92,7 @@ def outcomes(artifacts: Sequence[dict], languages: Sequence[str] | None = None) 
                     majority_share(np.asarray(counts)))
 
 
-def _add_counts(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def add_counts(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Sum label counts that may stop at different labels (a language that never predicts the last)."""
     size = max(len(total), len(counts))
     return np.pad(total, (0, size - len(total))) + np.pad(counts, (0, size - len(counts)))

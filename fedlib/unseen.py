@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.atomic_file import write_json_atomically
 from fedlib.config import results_dir
 from fedlib.experiment import ExperimentConfig
-from fedlib.stats import Outcomes
+from fedlib.stats import Outcomes, add_counts
 
 SCHEMA = 1
 SOURCE_TASK = "nc_standin"
@@ -95,13 +96,6 @@ def score_states(source: ExperimentConfig, states: Mapping[str, Mapping], langua
     return scored
 
 
-def _write(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
-
-
 def _provenance() -> dict:
     from fedlib.artifacts import environment
 
@@ -129,7 +123,7 @@ def transfer_pairs(monolingual: Sequence[ExperimentConfig], *, progress: bool | 
             others = [code for other, code in codes.items() if other != client]
             scored[client] = score_states(cfg, {client: state}, others)[client]
         done["runs"][name] = {"seed": cfg.resolved().seed, "model": info, "per_model": scored}
-        _write(path, {**done, **_provenance()})
+        write_json_atomically(path, {**done, **_provenance()})
     rows = [{"seed": run["seed"], "source": codes[client], "target": target, "accuracy": m["accuracy"]}
             for run in done["runs"].values() for client, per_lang in run["per_model"].items()
             for target, m in per_lang.items()]
@@ -199,7 +193,7 @@ def record_prediction(pairs: pd.DataFrame, distances: Mapping[str, pd.DataFrame]
     if any(p.name != PREDICTION_FILE and p.suffix == ".json" and p.name != TRANSFER_FILE
            for p in path.parent.glob("*.json")):
         payload["scored_before"] = True  # an unseen language was scored first: the prediction says so
-    _write(path, payload)
+    write_json_atomically(path, payload)
     return payload
 
 
@@ -223,7 +217,7 @@ def score_unseen(configs: Sequence[ExperimentConfig], *, progress: bool | None =
                    "paradigm": resolved.paradigm, "method": resolved.method, "seed": resolved.seed,
                    "model": info, "languages": list(languages),
                    "per_model": score_states(cfg, states, languages), **_provenance()}
-        _write(path, payload)
+        write_json_atomically(path, payload)
         log(f"unseen languages: {cfg.run_name()} scored "
             f"({np.mean([m['accuracy'] for per in payload['per_model'].values() for m in per.values()]):.3f})")
         out.append(payload)
@@ -258,9 +252,7 @@ def arm_outcomes(scored_runs: Sequence[dict], *, model: str | None = None) -> Ou
         for per_lang in models:
             per_model.append(np.concatenate([decode_labels(per_lang[lang]["correct"]) for lang in languages]))
             for lang in languages:
-                found = decode_labels(per_lang[lang]["predicted_counts"])
-                size = max(len(counts), len(found))
-                counts = np.pad(counts, (0, size - len(counts))) + np.pad(found, (0, size - len(found)))
+                counts = add_counts(counts, decode_labels(per_lang[lang]["predicted_counts"]))
         these = [len(decode_labels(models[0][lang]["correct"])) for lang in languages]
         if sizes is not None and these != sizes:
             raise ValueError(f"{run['source_run']}: its unseen test sets differ from the other seeds'")

@@ -154,3 +154,15 @@ def test_figures_show_every_arm_chance_and_the_paper(nc):
     ax = figures.plot_languages("nc_standin", nc)
     assert len(ax.get_yticklabels()) == 5
     assert figures.arm_colour("fed-ptuning") != figures.arm_colour("mono-ptuning")
+
+
+def test_interval_text_scales_signs_and_says_when_nothing_is_computed():
+    from fedlib.stats import Estimate
+
+    assert tables.interval_text(Estimate(0.787, 0.757, 0.82)) == "78.7 % [75.7, 82.0]"
+    assert tables.interval_text(Estimate(0.018, -0.011, 0.053), signed=True, unit=" points") == \
+        "+1.8 points [-1.1, +5.3]"
+    assert tables.interval_text(Estimate(0.6123, 0.58, 0.641), scale=1, unit="", decimals=3) == \
+        "0.612 [0.580, 0.641]"
+    assert tables.interval_text(None) == tables.MISSING
+

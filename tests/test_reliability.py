@@ -14,10 +14,10 @@ import pytest
 import torch
 from fedtest import LANGS, run, smoke_config
 
-from fedlib import paradigms
+from fedlib import atomic_file, paradigms
 from fedlib.artifacts import artifact_path
 from fedlib.experiment import ExperimentConfig
-from fedlib.federated import atomic_file, checkpoint, run_federated, server_app
+from fedlib.federated import checkpoint, run_federated, server_app
 from fedlib.federated.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
@@ -207,6 +207,21 @@ def test_checkpoint_write_is_atomic(killed_in, tmp_path, monkeypatch):
     checkpoint.save_checkpoint(folder, {"config_hash": "abc", "round": 2, "arrays": {"w": np.ones(3)}})
     assert len(_files(folder)) == 2  # a tensor file a kill left behind is removed by the next save
     assert checkpoint.load_checkpoint(folder, "abc")["round"] == 2
+
+
+def test_a_json_file_is_replaced_whole_or_kept(tmp_path, monkeypatch):
+    path = tmp_path / "new" / "folder" / "result.json"
+    atomic_file.write_json_atomically(path, {"b": np.float32(0.5), "a": 1})
+    assert path.read_text() == '{\n "a": 1,\n "b": 0.5\n}\n'  # sorted keys, numpy scalars as floats
+
+    def killed(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_file.os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_file.write_json_atomically(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1, "b": 0.5}
+    assert _files(path.parent) == ["result.json"]
 
 
 def test_checkpoint_round_trips_rng_states_and_types(tmp_path):

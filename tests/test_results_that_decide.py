@@ -136,6 +136,15 @@ def test_paired_difference_finds_a_real_gap_and_not_a_fake_one():
         stats.paired_difference(_outcomes([0.6] * 3, n=2000, seeds=3), base)
 
 
+def test_an_arm_kept_to_some_seeds_keeps_their_rows_in_that_order():
+    arm = _outcomes([0.5, 0.7], n=40, seeds=4)
+    kept = arm.on_seeds([3, 1])
+    assert kept.seeds == (3, 1) and kept.languages == arm.languages
+    assert (kept.correct == arm.correct[[3, 1]]).all()
+    with pytest.raises(ValueError):
+        arm.on_seeds([7])
+
+
 def test_languages_weigh_equally_whatever_their_test_size():
     correct = np.array([[1.0] * 10 + [0.0] * 90])
     arm = stats.Outcomes((0,), ("big", "small"), correct[:, ::-1], np.array([0] * 90 + [1] * 10), 0.5)

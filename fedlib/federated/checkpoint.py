@@ -37,7 +37,7 @@ import safetensors.numpy
 import torch
 from flwr.app import ArrayRecord
 
-from fedlib.federated.atomic_file import write_atomically
+from fedlib.atomic_file import write_atomically
 from fedlib.federated.state_codec import decode_state, encode_state
 
 FILENAME = "checkpoint.json"

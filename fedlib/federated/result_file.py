@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fedlib.federated.atomic_file import write_atomically
+from fedlib.atomic_file import write_atomically
 
 FILENAME = "history.json"
 FINAL_ARRAYS = "_final_arrays"  # the history's key for the final arrays (kept out of the JSON)

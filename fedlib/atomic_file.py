@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -21,3 +22,11 @@ def write_atomically(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomically(path: str | Path, payload: dict) -> Path:
+    """``payload`` as sorted, indented JSON (numpy scalars as floats), its folder made if missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(payload, indent=1, sort_keys=True, default=float) + "\n"
+    return write_atomically(path, text.encode())
