@@ -77,9 +77,14 @@ def package_versions() -> dict[str, str | None]:
 def environment() -> dict:
     import torch
 
+    from fedlib.runtime import native_bf16
+
+    # cpu_bf16_native: whether a bf16 run on the CPU used bf16 instructions or fp32 kernels on bf16-rounded
+    # operands (fedlib.kernels.EmulatedBf16Autocast); same numerics up to the order of fp32 sums.
     return {
         "git_sha": git_sha(), **git_tree_state(), "packages": package_versions(), "python": platform.python_version(),
         "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_bf16_native": native_bf16("cpu"),
     }
 
 

@@ -137,7 +137,7 @@ def test_paired_difference_finds_a_real_gap_and_not_a_fake_one():
 
 
 def test_an_arm_kept_to_some_seeds_keeps_their_rows_in_that_order():
-    arm = _outcomes([0.5, 0.7], n=40, seeds=4)
+    arm = _outcomes([0.5, 0.7, 0.6, 0.8], n=40, seeds=4)
     kept = arm.on_seeds([3, 1])
     assert kept.seeds == (3, 1) and kept.languages == arm.languages
     assert (kept.correct == arm.correct[[3, 1]]).all()

@@ -162,6 +162,61 @@ def test_dropout_keeps_the_expected_fraction_and_scale():
     assert torch.equal(kernels.apply_dropout(x, 0.1), y)  # the torch seed fixes the mask
 
 
+def _forward_logits_and_grads(bundle, context):
+    from fedlib.training import batches
+
+    batch = next(batches(encode(_rows(4), bundle.tokenizer, 32), bundle.tokenizer, 4, shuffle=False))
+    bundle.reset(0)
+    bundle.model.eval()  # no dropout: both paths see the same function
+    bundle.model.zero_grad()
+    with context():
+        out = bundle.model(**batch)
+    out.loss.backward()
+    grads = {k: p.grad.clone() for k, p in bundle.model.named_parameters() if p.requires_grad}
+    return out.logits.detach(), out.loss.detach(), grads
+
+
+@pytest.mark.parametrize("method", ["ptuning", "lora"])
+def test_emulated_bf16_matches_native_autocast(method):
+    """fp32 kernels on bf16-rounded operands: autocast's numerics up to the order of fp32 sums."""
+    bundle = get_bundle(ModelSpec("tiny-random", method, 7, num_virtual_tokens=4, precision="bf16"))
+    native = _forward_logits_and_grads(bundle, lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    emulated = _forward_logits_and_grads(bundle, kernels.EmulatedBf16Autocast)
+    assert emulated[0].dtype == native[0].dtype == torch.bfloat16 and emulated[1].dtype == torch.float32
+    ulp = 2.0 ** -7 * native[0].abs().max()
+    assert (emulated[0].float() - native[0].float()).abs().max() <= 2 * ulp
+    assert torch.allclose(emulated[1], native[1], rtol=1e-2)
+    for name, grad in native[2].items():
+        assert torch.allclose(emulated[2][name], grad, rtol=5e-2, atol=1e-2 * grad.abs().max()), name
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_uses_fp32_kernels(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert isinstance(runtime.Runtime("cpu", "bf16").autocast(), kernels.EmulatedBf16Autocast)
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert isinstance(runtime.Runtime("cpu", "bf16").autocast(), torch.autocast)
+    assert not isinstance(runtime.Runtime("cpu", "fp32").autocast(), (torch.autocast, kernels.EmulatedBf16Autocast))
+    from fedlib.artifacts import environment
+
+    assert environment()["cpu_bf16_native"] is True
+
+
+def test_emulated_bf16_training_learns_and_is_deterministic(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    bundle = get_bundle(ModelSpec("tiny-random", "lora", 7, num_virtual_tokens=4, precision="bf16"))
+    data = encode(_rows(8), bundle.tokenizer, 32)
+    states, losses = [], []
+    for _ in range(2):
+        bundle.reset(0)
+        before = evaluate(bundle.model, data, bundle.tokenizer, runtime=bundle.runtime)["loss"]
+        train_local(bundle.model, bundle.tokenizer, data, epochs=40, lr=1e-2, batch_size=8, seed=0,
+                    progress=False, runtime=bundle.runtime)
+        losses.append((before, evaluate(bundle.model, data, bundle.tokenizer, runtime=bundle.runtime)["loss"]))
+        states.append({k: v.clone() for k, v in bundle.model.named_parameters() if v.requires_grad})
+    assert losses[0][1] < 0.8 * losses[0][0], losses
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_attention_matches_transformers_eager():
     from transformers.models.xlm_roberta.modeling_xlm_roberta import eager_attention_forward
 
