@@ -7,6 +7,7 @@ time. A run whose artifact exists is loaded, not recomputed, unless forced (``FE
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -64,6 +65,17 @@ def git_tree_state() -> dict:
     return {"git_dirty": True, "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest()}
 
 
+@functools.cache
+def code_state() -> dict:
+    """The commit and tree state of the code this process runs: taken once, on the first call.
+
+    A run calls it before it trains (:func:`fedlib.paradigms.run_experiment`), so an artifact names the
+    code that was imported, not whatever the working tree holds when a long run ends (an edit made
+    meanwhile, say to the README, would otherwise mark a run of committed code as dirty).
+    """
+    return {"git_sha": git_sha(), **git_tree_state()}
+
+
 def package_versions() -> dict[str, str | None]:
     versions = {}
     for name in PACKAGES:
@@ -82,7 +94,7 @@ def environment() -> dict:
     # cpu_bf16_native: whether a bf16 run on the CPU used bf16 instructions or fp32 kernels on bf16-rounded
     # operands (fedlib.kernels.EmulatedBf16Autocast); same numerics up to the order of fp32 sums.
     return {
-        "git_sha": git_sha(), **git_tree_state(), "packages": package_versions(), "python": platform.python_version(),
+        **code_state(), "packages": package_versions(), "python": platform.python_version(),
         "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "cpu_bf16_native": native_bf16("cpu"),
     }

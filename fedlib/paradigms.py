@@ -19,6 +19,7 @@ import torch
 from fedlib.artifacts import (
     SCHEMA_VERSION,
     artifact_path,
+    code_state,
     data_checksums,
     data_folder,
     environment,
@@ -178,6 +179,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool | None = None, progr
     path = artifact_path(cfg)
     if path.exists() and not (force if force is not None else force_requested()):
         return load_artifact(path)
+    code_state()  # the code this run is about to use, recorded before any time passes
     artifact, states = _train(cfg, progress, checkpoint_dir_for(path))
     save_artifact(artifact, path)
     save_states(cfg, states, {"retrained": False})

@@ -505,14 +505,18 @@ def browser_check(site: Path, pages: list[str], report: Report, widths=WIDTHS, s
     driver.set_script_timeout(30)
     try:
         for width in widths:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                   {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": width < 600})
+            _viewport(driver, width, HEIGHT)
             for page in pages:
                 _check_one(driver, base, page, str(width), report, screenshots)
     finally:
         driver.quit()
         server.shutdown()
         server.server_close()
+
+
+def _viewport(driver, width: int, height: int) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
 
 
 def _check_one(driver, base: str, page: str, viewport: str, report: Report, screenshots: Path | None) -> None:
@@ -544,10 +548,13 @@ def _check_one(driver, base: str, page: str, viewport: str, report: Report, scre
     if screenshots is not None:
         height = driver.execute_script("return Math.max(document.documentElement.scrollHeight, "
                                        "document.body ? document.body.scrollHeight : 0)")
-        width = int(viewport)
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, MAX_SCREENSHOT_HEIGHT), "scale": 1}})
+        # A viewport as tall as the page, not captureBeyondViewport: that mode drew some long pages
+        # shifted sideways (the sidebar and the start of every line off the left edge).
+        _viewport(driver, int(viewport), min(height, MAX_SCREENSHOT_HEIGHT))
+        try:
+            shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+        finally:
+            _viewport(driver, int(viewport), HEIGHT)
         target = screenshots / f"{_page_name(page)}-{viewport}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(base64.b64decode(shot["data"]))

@@ -260,6 +260,28 @@ def test_artifacts_record_whether_the_tree_was_dirty(tmp_path, monkeypatch):
     assert state["git_dirty"] is True and len(state["git_diff_sha256"]) == 64
 
 
+def test_a_run_records_the_code_it_started_with(tmp_path, monkeypatch):
+    """An edit made while a long run trains does not make its artifact 'dirty': the state is taken once."""
+    from fedlib import artifacts
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (repo / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
+    monkeypatch.setattr(artifacts, "REPO_ROOT", repo)
+    artifacts.code_state.cache_clear()
+    try:
+        assert artifacts.code_state()["git_dirty"] is False  # the run starts
+        (repo / "README.md").write_text("edited meanwhile\n")
+        assert artifacts.git_tree_state()["git_dirty"] is True
+        assert artifacts.environment()["git_dirty"] is False  # what the artifact records at the end
+    finally:
+        artifacts.code_state.cache_clear()
+
+
 def _committed_schema2_artifacts():
     from fedlib.config import REPO_ROOT, results_dir
 
