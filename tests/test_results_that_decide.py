@@ -240,7 +240,9 @@ def test_outcomes_from_artifacts_refuse_different_test_sets():
 
 
 # ------------------------------------------------------------------ provenance
-def test_artifacts_record_whether_the_tree_was_dirty(tmp_path, monkeypatch):
+@pytest.fixture
+def code_repo(tmp_path, monkeypatch):
+    """A one-commit git repository (``code.py``) standing in for this one."""
     from fedlib import artifacts
 
     repo = tmp_path / "repo"
@@ -251,6 +253,13 @@ def test_artifacts_record_whether_the_tree_was_dirty(tmp_path, monkeypatch):
     git("add", ".")
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
     monkeypatch.setattr(artifacts, "REPO_ROOT", repo)
+    return repo
+
+
+def test_artifacts_record_whether_the_tree_was_dirty(code_repo):
+    from fedlib import artifacts
+
+    repo = code_repo
     assert artifacts.git_tree_state() == {"git_dirty": False, "git_diff_sha256": None}
     (repo / "results").mkdir()
     (repo / "results" / "run.json").write_text("{}")  # outputs do not make the code dirty
@@ -260,18 +269,11 @@ def test_artifacts_record_whether_the_tree_was_dirty(tmp_path, monkeypatch):
     assert state["git_dirty"] is True and len(state["git_diff_sha256"]) == 64
 
 
-def test_a_run_records_the_code_it_started_with(tmp_path, monkeypatch):
+def test_a_run_records_the_code_it_started_with(code_repo):
     """An edit made while a long run trains does not make its artifact 'dirty': the state is taken once."""
     from fedlib import artifacts
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
-    git("init", "-q")
-    (repo / "code.py").write_text("x = 1\n")
-    git("add", ".")
-    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
-    monkeypatch.setattr(artifacts, "REPO_ROOT", repo)
+    repo = code_repo
     artifacts.code_state.cache_clear()
     try:
         assert artifacts.code_state()["git_dirty"] is False  # the run starts
