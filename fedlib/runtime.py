@@ -107,7 +107,7 @@ class Runtime:
         """The context for *one* forward pass (see the module docstring for why only one).
 
         On a CPU without bf16 instructions, bf16 is autocast's numerics on fp32 kernels
-        (:class:`fedlib.kernels.EmulatedBf16Autocast`): PyTorch's own bf16 products are ~30x slower there.
+        (:class:`fedlib.kernels.EmulatedBf16Autocast`): a training step under PyTorch's own costs ~15x more there.
         """
         if self.precision == "fp32":
             return contextlib.nullcontext()
