@@ -131,10 +131,22 @@ def points_text(estimate, results: dict, a: str, b: str) -> str:
     """``+1.8 points [-1.1, +5.3] (5 seeds)``: a paired difference of arms ``a`` and ``b`` in ``results``
     (anything with ``.seeds``), counting the seeds they share."""
     if estimate is None:
-        return "no artifacts yet"
+        return _why_missing(results, a, b)
     seeds = sorted(set(results[a].seeds) & set(results[b].seeds))
     return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
             f"({len(seeds)} seeds)")
+
+
+def _why_missing(results: dict, a: str, b: str) -> str:
+    """Why a comparison has no estimate: an arm never run, or one still short of its planned seeds."""
+    absent = [key for key in (a, b) if key not in results]
+    if absent:
+        return "no runs of " + " or ".join(absent)
+    short = [f"{key} has {len(results[key].seeds)} of {len(results[key].planned_seeds)}" for key in (a, b)
+             if not getattr(results[key], "complete", True)]
+    if short:
+        return "waiting for seeds: " + "; ".join(short)
+    return "the arms share no seed"
 
 
 MISSING = "not computed yet"

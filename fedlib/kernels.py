@@ -13,17 +13,18 @@ without dropout its flash kernel's *backward* is slower still at these short len
 
 Same distributions as PyTorch's, different random streams: the fp32 path keeps PyTorch's kernels and
 stays bit-identical to earlier releases; only bf16 on the CPU uses these (``fedlib.runtime``).
+``torch.compile`` was measured as the alternative and not kept: ~5 min to compile on 2 cores and no
+faster step afterwards.
 
 On a CPU without ``avx512_bf16`` / ``amx_bf16`` (e.g. an AVX2-only EPYC), PyTorch's bf16 matrix
 products fall back to slow loops: measured on such a 2-core machine, 1.0 GFLOP/s in bf16 against
-89 GFLOP/s in fp32 for a 1024x1024 product on one thread, and a training step of the prompt encoder on
-4 rows of me5s-q4 cost 4.2 s of CPU under ``torch.autocast`` against 0.28 s here (whole processes of 1
-and 3 or 11 steps, medians of 3, the difference per step). :class:`EmulatedBf16Autocast` keeps autocast's numerics there with fp32 kernels: the operands
-of every op autocast runs in bf16 are rounded to bf16 (so their products are exact in fp32), the
-product is accumulated in fp32 and rounded to bf16, as the native kernels do; only the order of the
-fp32 summation differs, as it does between two native kernel families.
-``torch.compile`` was measured as the alternative and not kept: ~5 min to compile on 2 cores and no
-faster step afterwards.
+89 GFLOP/s in fp32 for a 1024x1024 product on one thread, and a training step of the prompt encoder
+on 4 rows of me5s-q4 cost 4.2 s of CPU under ``torch.autocast`` against 0.28 s here (whole processes
+of 1 and 3 or 11 steps, medians of 3, the difference per step). :class:`EmulatedBf16Autocast` keeps
+autocast's numerics there with fp32 kernels: the operands of every op autocast runs in bf16 are
+rounded to bf16 (so their products are exact in fp32), the product is accumulated in fp32 and
+rounded to bf16, as the native kernels do; only the order of the fp32 summation differs, as it does
+between two native kernel families.
 """
 
 from __future__ import annotations

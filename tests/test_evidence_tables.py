@@ -87,6 +87,13 @@ def test_an_incomplete_arm_gives_an_interim_difference_and_no_verdict(results_tm
     assert numbers["nc_fed_ptuning_minus_mono_ptuning_verdict"] == "not assessed"
     assert numbers["nc_fed_ptuning_minus_mono_ptuning_worst"].endswith("(interim, 2 seeds)")
     assert numbers["nc_fed_ptuning_minus_mono_ptuning_worst_verdict"] == "not assessed"
+    results = task_results("nc_standin", profile="smoke")
+    from fedlib.evidence import difference
+
+    # The ledger says why a row waits: an arm short of its seeds, or an arm never run.
+    assert tables.points_text(difference(results, "fed-ptuning", "mono-ptuning"), results, "fed-ptuning",
+                              "mono-ptuning") == "waiting for seeds: mono-ptuning has 2 of 5"
+    assert tables.points_text(None, results, "fed-lora", "fed-ptuning") == "no runs of fed-lora"
 
 
 def test_nothing_computed_yet_still_gives_every_number(results_tmp):
