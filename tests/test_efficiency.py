@@ -77,3 +77,14 @@ def test_traffic_is_read_from_the_plans_federated_runs(results_tmp, missing):
     assert numbers["comm_fed_ptuning_bytes"] == "100"
     assert numbers["comm_fed_ptuning_pct_full"] == ("—" if missing else "1.00")
     assert numbers["comm_fed_lora_bytes"] == "not computed yet"
+
+
+def test_the_finding_names_the_verdict_and_every_seed_or_says_what_is_missing(results_tmp):
+    fabricate("nc_standin", "fed-ptuning", 0.85, seeds=range(5))
+    fabricate("nc_standin", "mono-ptuning", 0.8, seeds=range(5))
+    assert efficiency.efficiency_finding(efficiency.efficiency_results(profile="smoke")).startswith(
+        "*Not computed yet* (missing: fed-ptuning-16)")
+    fabricate("nc_standin", "fed-ptuning-16", 0.4, seeds=range(3))
+    text = efficiency.efficiency_finding(efficiency.efficiency_results(profile="smoke"))
+    assert "**contradicted**" in text and "paired over the 3 seeds" in text
+    assert text.count("(best round 1 of 6)") == 3 and "early stopping" in text
