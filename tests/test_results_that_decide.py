@@ -356,6 +356,20 @@ def test_a_runs_cost_is_its_cpu_time_where_recorded():
     assert plans.cpu_hours({**shared, "cpu_seconds": 1800.0}) == pytest.approx(0.5)  # waited half the time
     assert plans.cpu_hours({**shared, "cpu_seconds": None}) == pytest.approx(2.0)  # bound: wall x threads
     assert plans.cpu_hours(shared) == pytest.approx(2.0)
+    # Resumed after round 2: the artifact's own CPU time covers rounds 3-4 only; rounds 1-2 count too,
+    # by their recorded CPU time, or (rounds recorded before it was kept) their wall time x threads.
+    rounds = [{"round": 1, "seconds": 900.0}] + [{"round": r, "seconds": 900.0, "cpu_seconds": 720.0}
+                                               for r in (2, 3, 4)]
+    resumed = {**shared, "cpu_seconds": 1800.0, "history": {"rounds": rounds, "resumed_after_rounds": [2]}}
+    assert plans.cpu_hours(resumed) == pytest.approx((1800.0 + 900.0 * 2 + 720.0) / 3600)
+
+
+def test_federated_rounds_record_their_cpu_time(results_tmp):
+    from fedlib.federated import run_federated
+
+    history = run_federated(ExperimentConfig(task="sib200", languages=("eng_Latn", "hau_Latn"), profile="smoke",
+                                             rounds=2, train_per_client=4, eval_per_client=4, val_per_client=4))
+    assert all(0 < r["cpu_seconds"] for r in history["rounds"])
 
 
 def test_two_workers_can_split_an_arms_seeds(monkeypatch, results_tmp):

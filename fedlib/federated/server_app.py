@@ -200,7 +200,7 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
     for server_round in range(first_round, cfg.rounds + 1):
         if done:
             break
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(), grid))
         sent = {m.metadata.dst_node_id: payload_bytes(m.content) for m in messages}
         ok, failed = _split_replies(grid.send_and_receive(messages, timeout=REPLY_TIMEOUT_S))
@@ -226,8 +226,10 @@ def federate(grid: Grid, config: ExperimentConfig, *, progress=None,
                 validation = {k: v for k, v in per_language[lang].items() if k.startswith("val_")}
                 clients_log.setdefault(name, {"lang": lang}).update(validation)
         val_accuracy = sum(e["val_accuracy"] for e in per_language.values()) / max(len(per_language), 1)
+        # cpu_seconds: this process's CPU time in the round (all of it on the in-process engine, where the
+        # clients train in this process); a resumed run adds the rounds it did not compute itself.
         record = {"round": server_round, "val_accuracy": val_accuracy, "clients": clients_log,
-                  "seconds": time.perf_counter() - started}
+                  "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started}
         history["rounds"].append(record)
         best, stale, done = track_best_round(best, stale, server_round, val_accuracy, cfg.patience, arrays=arrays)
         if done:
