@@ -68,6 +68,24 @@ def test_correlation_summary_names_only_candidates_clear_of_zero_by_both_tests()
     assert D.correlation_summary("nc", rows.assign(rho=np.nan)) == "nc: too few languages for a rank correlation"
 
 
+def test_the_reader_sees_candidate_names_intervals_and_only_the_notes_the_prose_does_not_give():
+    rows = pd.DataFrame({"task": "nc_standin", "predictor": ["syntactic_to_en", "model_cosine_mean_to_others",
+                                                              "cc100_gib"],
+                         "n": 5, "rho": [0.3, -0.4, 0.2], "lo": [-1.0, -1.0, -0.9], "hi": [1.0, 0.8, 1.0],
+                         "p_perm": [0.68, 0.52, 0.78],
+                         "note": ["only 5 languages: the interval is too narrow, trust p_perm",
+                                  "only 5 languages: the interval is too narrow, trust p_perm; only 1990 of 2000 "
+                                  "resamples had a defined rho", ""]})
+    shown = D.shown_correlations(rows).data
+    assert list(shown["candidate"]) == ["syntactic distance to English", "model (cosine) mean distance to the others",
+                                        "CC-100 size (GiB)"]
+    assert list(shown["Spearman ρ [95 % CI]"]) == ["+0.30 [-1.00, +1.00]", "-0.40 [-1.00, +0.80]",
+                                                   "+0.20 [-0.90, +1.00]"]
+    assert list(shown["note"]) == ["—", "only 1990 of 2000 resamples had a defined rho", "—"]
+    html = D.shown_correlations(rows).to_html()
+    assert "predictor" not in html and "p_perm" not in html
+
+
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:

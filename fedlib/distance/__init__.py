@@ -49,6 +49,7 @@ from fedlib.distance.study import (
                                     distinct_languages,
                                     language_study,
                                     resource_confound,
+                                    shown_correlations,
 )
 from fedlib.distance.table import (
                                     correlation_table,
@@ -76,6 +77,7 @@ __all__ = [
     "distinct_languages", "english_code", "federated_gain", "language_study", "language_table", "linear_cka",
     "matrix_agreement", "mean_distance_to_others", "model_matrix", "model_options", "parallel_sentences",
     "permutation_pvalue", "plot_agreement", "plot_gain_scatter", "plot_matrices", "plot_resources",
-    "predictor_columns", "reference_language", "resource_confound", "sentence_embeddings", "spearman",
+    "predictor_columns", "reference_language", "resource_confound", "sentence_embeddings", "shown_correlations",
+    "spearman",
     "uriel_code", "uriel_code_notes", "uriel_coverage", "uriel_distance", "uriel_matrix", "uriel_shared_features",
 ]

@@ -111,15 +111,16 @@ def plot_agreement(agreement: pd.DataFrame):
     return fig
 
 
-def plot_gain_scatter(tables: dict[str, pd.DataFrame], candidates=GAIN_CANDIDATES):
+def plot_gain_scatter(tables: dict[str, pd.DataFrame], candidates=GAIN_CANDIDATES, *, width: float = 10.0):
     """Per task (rows) and candidate (columns): each language's gain against the candidate.
 
-    The CC-100 candidate is a log axis with the languages CC-100 lacks in a strip left of it.
+    The CC-100 candidate is a log axis with the languages CC-100 lacks in a strip left of it. ``width``
+    (inches) stays near the page's column, so that the language names stay readable there.
     """
     import matplotlib.pyplot as plt
 
     widths = [w for column, _ in candidates for w in ((0.3, 0.8) if column == "cc100_gib" else (1,))]
-    fig = plt.figure(figsize=(14, 3.6 * len(tables)), layout="constrained")
+    fig = plt.figure(figsize=(width, 4.2 * len(tables)), layout="constrained")
     grid = fig.add_gridspec(len(tables), len(widths), width_ratios=widths)
     colours = _coverage_colours()
     limits = (_cc100_limits(pd.concat([t["cc100_gib"] for t in tables.values()]))

@@ -104,6 +104,41 @@ def task_correlations(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([correlation_table(table).assign(task=task) for task, table in tables.items()])[columns]
 
 
+_KIND_NAMES = {"model_cosine": "model (cosine)", "model_cka": "model (CKA)"}
+_FEW_LANGUAGES_NOTE = "the interval is too narrow, trust p_perm"  # fedlib.distance.stats; the prose says it
+
+
+def candidate_name(predictor: str) -> str:
+    """``syntactic_to_en`` -> "syntactic distance to English"; ``cc100_gib`` -> "CC-100 size (GiB)"."""
+    if predictor == "cc100_gib":
+        return "CC-100 size (GiB)"
+    for suffix, words in (("_to_en", "distance to English"), ("_mean_to_others", "mean distance to the others")):
+        if predictor.endswith(suffix):
+            kind = predictor[: -len(suffix)]
+            return f"{_KIND_NAMES.get(kind, kind)} {words}"
+    return predictor.replace("_", " ")
+
+
+def shown_correlations(correlations: pd.DataFrame):
+    """The correlation table as a reader sees it: human names, ρ with its interval, no index; the
+    few-languages caveat (the same on every row of a small task) is left to the prose."""
+    from fedlib.display import MISSING, for_reader, interval
+
+    def note(text: str) -> str:
+        kept = [part for part in str(text or "").split("; ") if part and _FEW_LANGUAGES_NOTE not in part]
+        return "; ".join(kept) or MISSING
+
+    shown = pd.DataFrame({
+        "task": correlations["task"].to_numpy(),
+        "candidate": [candidate_name(p) for p in correlations["predictor"]],
+        "languages": correlations["n"].astype(int).to_numpy(),
+        "Spearman ρ [95 % CI]": [interval(r.rho, r.lo, r.hi, 2, signed=True) for r in correlations.itertuples()],
+        "permutation p": correlations["p_perm"].astype(float).to_numpy(),
+        "note": [note(t) for t in correlations["note"]],
+    })
+    return for_reader(shown, decimals=2)
+
+
 def language_study(tasks: Mapping[str, tuple[str, Sequence[str] | None]], profile: Profile) -> DistanceStudy:
     """The whole study over ``tasks`` (task -> (page, client languages or None for all))."""
     model = model_options(profile)
