@@ -126,6 +126,10 @@ def membership_difference(arms: dict[str, list[dict]], a: str, b: str) -> Estima
     return paired(arms[a], arms[b])
 
 
+def _not_computed(study: str) -> str:
+    return f"not computed yet (python -m fedlib study {study})"
+
+
 def open_claims_rows(profile: str = "cpu") -> list[dict]:
     """The ledger rows of the studies (dicts with the ledger's columns)."""
     from fedlib.open_claims import MEMBERSHIP_ARMS, STUDY_SEEDS
@@ -137,7 +141,8 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
         estimate = unseen_difference(arms, a, b)
         complete = all(k in arms and set(STUDY_SEEDS) <= set(arms[k].seeds) for k in (a, b))
         rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)",
-                     "ours": points_text(estimate, arms, a, b) + ("" if complete or estimate is None else " (interim)"),
+                     "ours": _not_computed("unseen") if estimate is None else
+                     points_text(estimate, arms, a, b) + ("" if complete else " (interim)"),
                      "verdict": decide(estimate if complete else None, 1),
                      "rule": rule(a, b, 1, of="accuracy on SIB-200 languages outside the federation"),
                      "evidence": UNSEEN_PAGE})
@@ -145,7 +150,7 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
     a, b, text = MEMBERSHIP_CLAIM
     estimate = membership_difference(members, a, b)
     complete = all(k in members and set(MEMBERSHIP_ARMS[k]) <= {r["seed"] for r in members[k]} for k in (a, b))
-    ours = "no artifacts yet" if estimate is None else (
+    ours = _not_computed("membership") if estimate is None else (
         f"{estimate.mean:+.3f} [{estimate.low:+.3f}, {estimate.high:+.3f}] "
         f"({len({r['seed'] for r in members[a]} & {r['seed'] for r in members[b]})} seeds)")
     rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)", "ours": ours,
