@@ -44,6 +44,7 @@ from fedlib.distance.stats import (
 from fedlib.distance.study import (
                                     SHOWN_KINDS,
                                     DistanceStudy,
+                                    candidate_name,
                                     correlation_summary,
                                     distance_numbers,
                                     distinct_languages,
@@ -71,7 +72,7 @@ from fedlib.distance.uriel import (
 
 __all__ = [
     "DISTANCE_KINDS", "FEW_LANGUAGES", "MIN_LANGUAGES", "MODEL_KINDS", "PARALLEL_SOURCES", "SHOWN_KINDS",
-    "URIEL_KINDS", "Correlation", "DistanceError", "DistanceStudy", "MissingFeaturesError",
+    "URIEL_KINDS", "Correlation", "candidate_name", "DistanceError", "DistanceStudy", "MissingFeaturesError",
     "MissingParallelDataError", "agreement_extremes", "bootstrap_spearman", "cc100_table", "closest_pair",
     "correlation_summary", "correlation_table", "distance_matrix", "distance_numbers", "distance_to",
     "distinct_languages", "english_code", "federated_gain", "language_study", "language_table", "linear_cka",
