@@ -72,8 +72,9 @@ from fedlib.distance.uriel import (
 
 __all__ = [
     "DISTANCE_KINDS", "FEW_LANGUAGES", "MIN_LANGUAGES", "MODEL_KINDS", "PARALLEL_SOURCES", "SHOWN_KINDS",
-    "URIEL_KINDS", "Correlation", "candidate_name", "DistanceError", "DistanceStudy", "MissingFeaturesError",
-    "MissingParallelDataError", "agreement_extremes", "bootstrap_spearman", "cc100_table", "closest_pair",
+    "URIEL_KINDS", "Correlation", "DistanceError", "DistanceStudy", "MissingFeaturesError",
+    "MissingParallelDataError", "agreement_extremes", "bootstrap_spearman", "candidate_name", "cc100_table",
+    "closest_pair",
     "correlation_summary", "correlation_table", "distance_matrix", "distance_numbers", "distance_to",
     "distinct_languages", "english_code", "federated_gain", "language_study", "language_table", "linear_cka",
     "matrix_agreement", "mean_distance_to_others", "model_matrix", "model_options", "parallel_sentences",
