@@ -8,8 +8,9 @@
   fine-tuning and the centralized prompt encoder, and on the DP runs below.
 * **dp** -- what does differential privacy cost, at which ε? Each NC language split into
   :data:`SUB_CLIENTS` equal IID sub-clients (so the noise on the average is divided by 20, not 5);
-  clipping norms at quantiles of the update norms measured without DP; noise multipliers on the
-  median norm; ε from Flower's RDP accountant at δ = 1/clients (:func:`fedlib.privacy.epsilon`).
+  clipping norms at :data:`CLIP_FACTORS` of the median update norm measured without DP; noise
+  multipliers on the median norm; ε from Flower's RDP accountant at δ = 1/clients
+  (:func:`fedlib.privacy.epsilon`).
 * **families** -- aggregate within language families instead of one global prompt? MasakhaNEWS'
   16 languages clustered by URIEL+ genetic distance (languages that share no ancestor, distance 1,
   never share a cluster), one federation per family.
@@ -42,7 +43,7 @@ MEMBERSHIP_ARMS = {"fed-ptuning": STUDY_SEEDS, "fed-lora": STUDY_SEEDS, "central
                    "fed-full": (0,)}  # full fine-tuning costs ~5 prompt runs: one seed
 UNSEEN_DISTANCES = ("model_cosine", "syntactic")
 SUB_CLIENTS = 4
-CLIP_QUANTILES = (0.25, 0.5, 0.75)
+CLIP_FACTORS = (1.0, 0.5, 0.25)  # of the reference's median round-1 update norm: 1 clips about half the clients
 NOISE_MULTIPLIERS = (0.01, 0.1, 1.0)
 FAMILY_TASK = "masakhanews"
 RESAMPLES = 2000
@@ -203,15 +204,25 @@ def run_membership(*, profile: str = "cpu", log: Callable[[str], None] = print,
 
 # ------------------------------------------------------------------ differential privacy
 def dp_reference(*, profile: str = "cpu") -> ExperimentConfig:
-    """The no-DP run with each NC language split into :data:`SUB_CLIENTS` equal IID sub-clients."""
+    """The no-DP run with each NC language split into :data:`SUB_CLIENTS` equal IID sub-clients.
+
+    The learning rate is the plan's times :data:`SUB_CLIENTS`. A sub-client holds a quarter of its
+    language's rows, so it takes a quarter of the local steps, and FedAvg averages four nearly equal
+    updates: one round then moves the model about as far as a quarter of the plan's round (four
+    steps on a four times larger batch). At the plan's rate the reference sat at chance and stopped
+    early at round 6. The linear scaling rule (learning rate in proportion to batch size; Goyal et
+    al., 2017) restores a round's progress at the same compute, where more local epochs would cost
+    four times as much.
+    """
     base = plan_config(unseen.SOURCE_TASK, "fed-ptuning", 0, profile=profile)
-    return dataclasses.replace(base, partition="iid", clients_per_language=SUB_CLIENTS)
+    return dataclasses.replace(base, partition="iid", clients_per_language=SUB_CLIENTS,
+                               lr=float(f"{base.resolved().lr * SUB_CLIENTS:.6g}"))
 
 
 def dp_configs(*, profile: str = "cpu", measured: bool = False) -> list[ExperimentConfig | None]:
-    """The DP runs: clipping only at each :data:`CLIP_QUANTILES` norm, then each noise multiplier at
-    the median norm. The norms come from the reference run's update norms; before it exists the
-    list is ``[None]`` (``measured`` returns only what can be named now)."""
+    """The DP runs: clipping only at each of :data:`CLIP_FACTORS` times the median update norm, then
+    each noise multiplier at the median norm. The norms come from the reference run's round-1 update
+    norms; before it exists the list is ``[None]`` (``measured`` returns only what can be named now)."""
     from fedlib.artifacts import artifact_path, load_artifact
     from fedlib.privacy import clipping_norms
 
@@ -219,8 +230,8 @@ def dp_configs(*, profile: str = "cpu", measured: bool = False) -> list[Experime
     path = artifact_path(reference)
     if not path.exists():
         return [] if measured else [None]
-    norms = clipping_norms(load_artifact(path), CLIP_QUANTILES)
-    median = norms[CLIP_QUANTILES.index(0.5)]
+    norms = clipping_norms(load_artifact(path), CLIP_FACTORS)
+    median = norms[CLIP_FACTORS.index(1.0)]
     clip_only = [dataclasses.replace(reference, dp_clipping_norm=c, dp_noise_multiplier=0.0) for c in norms]
     noisy = [dataclasses.replace(reference, dp_clipping_norm=median, dp_noise_multiplier=z) for z in NOISE_MULTIPLIERS]
     return clip_only + noisy

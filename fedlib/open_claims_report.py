@@ -160,20 +160,36 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
     return rows
 
 
+def dp_reference_norms(profile: str = "cpu") -> dict[float, float] | None:
+    """Quartiles of the DP reference's round-1 update norms (what the clipping norms are scaled from),
+    or ``None`` before the reference has run."""
+    from fedlib.artifacts import artifact_path, load_artifact
+    from fedlib.open_claims import dp_reference
+    from fedlib.privacy import update_norm_quantiles
+
+    try:
+        path = artifact_path(dp_reference(profile=profile))
+    except RuntimeError:  # the plan has not chosen the learning rate the study reuses
+        return None
+    return update_norm_quantiles(load_artifact(path), (0.25, 0.5, 0.75)) if path.exists() else None
+
+
 def dp_table(profile: str = "cpu") -> pd.DataFrame:
-    """The DP study's runs: clipping norm, noise multiplier, ε at δ = 1/clients, rounds run, and test
-    accuracy with its interval (one seed: the interval resamples test sentences only)."""
+    """The DP study's runs: clipping norm (and its ratio to the reference's median update norm), noise
+    multiplier, ε at δ = 1/clients, rounds run, and test accuracy with its interval (one seed: the
+    interval resamples test sentences only)."""
     from fedlib.artifacts import artifact_path, load_artifact
     from fedlib.open_claims import dp_configs, dp_reference
     from fedlib.privacy import run_epsilon
     from fedlib.stats import outcomes
 
+    columns = ["clipping norm", "clip / median norm", "noise multiplier", "epsilon", "rounds run", "best round",
+               "accuracy", "low", "high"]
+    norms = dp_reference_norms(profile)
+    if norms is None:
+        return pd.DataFrame(columns=columns)
     rows = []
-    try:
-        configs = [dp_reference(profile=profile), *[c for c in dp_configs(profile=profile) if c is not None]]
-    except RuntimeError:  # the plan has not chosen the learning rate the study reuses: nothing to read
-        configs = []
-    for cfg in configs:
+    for cfg in [dp_reference(profile=profile), *dp_configs(profile=profile, measured=True)]:
         path = artifact_path(cfg)
         if not path.exists():
             continue
@@ -181,12 +197,12 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
         estimate = arm_estimate(outcomes([artifact]))
         dp = cfg.dp_clipping_norm is not None
         rows.append({"clipping norm": cfg.dp_clipping_norm if dp else None,
+                     "clip / median norm": cfg.dp_clipping_norm / norms[0.5] if dp else None,
                      "noise multiplier": cfg.dp_noise_multiplier if dp else None,
                      "epsilon": run_epsilon(cfg, artifact) if dp else None,
-                     "rounds run": len(artifact["history"]["rounds"]),
+                     "rounds run": len(artifact["history"]["rounds"]), "best round": artifact.get("best_round"),
                      "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high})
-    return pd.DataFrame(rows, columns=["clipping norm", "noise multiplier", "epsilon", "rounds run", "accuracy",
-                                       "low", "high"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
@@ -238,6 +254,9 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                                                      signed=True, decimals=3)
     numbers["oc_auc_verdict"] = rows[f"nc_standin: {text}"]["verdict"]
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
+    norms = dp_reference_norms(profile)
+    for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
+        numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
     return numbers
 
 
@@ -269,7 +288,39 @@ def shown_dp(table: pd.DataFrame):
 
     return for_reader(pd.DataFrame({
         "clipping norm": [MISSING if pd.isna(c) else f"{c:g}" for c in table["clipping norm"]],
+        "clip / median update norm": [MISSING if pd.isna(r) else f"{r:.2f}" for r in table["clip / median norm"]],
         "noise multiplier z": [MISSING if pd.isna(z) else f"{z:g}" for z in table["noise multiplier"]],
         "ε (δ = 1/clients)": [eps(e) for e in table["epsilon"]],
-        "rounds run": table["rounds run"],
+        "rounds run": table["rounds run"], "best round": table["best round"],
         "test accuracy (%) [95 % CI]": [interval(r.accuracy, r.low, r.high) for r in table.itertuples()]}))
+
+
+def plot_dp(table: pd.DataFrame, ax=None):
+    """Test accuracy (95 % interval) against ε for the noisy runs, with the reference without DP and
+    the clipping-only runs as horizontal lines (ε = ∞): what each step down in ε costs."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    noisy = table[table["noise multiplier"].fillna(0) > 0].sort_values("epsilon")
+    reference = table[table["clipping norm"].isna()]
+    clip_only = table[table["clipping norm"].notna() & (table["noise multiplier"].fillna(0) == 0)]
+    lines = [(r, "black", "-") for r in reference.to_dict("records")] + [
+        (r, "grey", "--") for r in clip_only.to_dict("records")]
+    for row, colour, style in lines:
+        label = ("no DP" if pd.isna(row["clipping norm"])
+                 else f"clipping only (C = {row['clip / median norm']:.2f} × median norm)")
+        ax.axhline(row["accuracy"], lw=1, color=colour, ls=style, label=label)
+    if len(noisy):
+        ax.errorbar(noisy["epsilon"], noisy["accuracy"], yerr=[noisy["accuracy"] - noisy["low"],
+                                                             noisy["high"] - noisy["accuracy"]],
+                    fmt="o-", capsize=3, color="tab:blue", label="clipping at the median norm + noise")
+        for r in noisy.to_dict("records"):
+            ax.annotate(f"z = {r['noise multiplier']:g}", (r["epsilon"], r["accuracy"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)
+        ax.set_xscale("log")
+    ax.set_xlabel("ε at δ = 1/clients (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fedlib import open_claims
@@ -37,12 +38,24 @@ def test_dp_runs_take_their_clipping_norms_from_the_measured_update_norms(result
     artifacts = open_claims.run_dp(profile="smoke", log=lambda line: None)
     reference = open_claims.dp_reference(profile="smoke").resolved()
     assert reference.num_clients == 2 * open_claims.SUB_CLIENTS and reference.dp_clipping_norm is None
-    norms = sorted(c["update_norm"] for c in artifacts[0]["history"]["rounds"][0]["clients"].values())
+    plan = smoke_plan_config("nc_standin", "fed-ptuning", 0).resolved()
+    assert reference.lr == pytest.approx(plan.lr * open_claims.SUB_CLIENTS)  # a round moves as far as the plan's
+    median = float(np.median([c["update_norm"] for c in artifacts[0]["history"]["rounds"][0]["clients"].values()]))
     configs = open_claims.dp_configs(profile="smoke")
     clips = [c.dp_clipping_norm for c in configs]
-    assert len(artifacts) == 1 + len(open_claims.CLIP_QUANTILES) + 1 and all(artifact_path(c).exists() for c in configs)
-    assert norms[0] * 0.95 <= clips[0] <= clips[1] <= clips[2] <= norms[-1] * 1.05  # rounded to 2 digits
-    assert configs[-1].dp_clipping_norm == clips[1] and configs[-1].dp_noise_multiplier == 0.5
+    assert len(artifacts) == 1 + len(open_claims.CLIP_FACTORS) + 1 and all(artifact_path(c).exists() for c in configs)
+    assert clips[:3] == pytest.approx([f * median for f in open_claims.CLIP_FACTORS], rel=5e-3)  # 3 digits
+    assert configs[-1].dp_clipping_norm == clips[0] and configs[-1].dp_noise_multiplier == 0.5
+
+    from fedlib import open_claims_report as report
+
+    table = report.dp_table("smoke")  # what chapter 11 shows: one row per run, reference first
+    assert len(table) == len(artifacts) and pd.isna(table["clipping norm"].iloc[0])
+    assert table["clip / median norm"].iloc[1:4].tolist() == pytest.approx(open_claims.CLIP_FACTORS, rel=5e-3)
+    assert np.isinf(table["epsilon"].iloc[1:4].astype(float)).all() and 0 < table["epsilon"].iloc[-1] < np.inf
+    assert (table["low"] <= table["accuracy"]).all() and (table["accuracy"] <= table["high"]).all()
+    ax = report.plot_dp(table)
+    assert len(ax.get_lines()) >= 1 + len(open_claims.CLIP_FACTORS) and ax.get_xscale() == "log"
 
 
 def scored(seed, member_shift, n=40, rng=None):

@@ -90,8 +90,12 @@ def test_clipping_norms_come_from_the_measured_update_norms():
     assert quantiles[0.5] == pytest.approx(np.mean(first)) and first[0] < quantiles[0.25] < quantiles[0.75] < first[1]
     assert update_norm_quantiles(history, (0.0, 1.0), first_round=False) == {
         0.0: pytest.approx(norms["update_norm"].min()), 1.0: pytest.approx(norms["update_norm"].max())}
-    chosen = clipping_norms({"history": history})  # an artifact works too
-    assert chosen == [float(f"{quantiles[q]:.2g}") for q in (0.25, 0.5, 0.75)]
+    chosen = clipping_norms({"history": history}, (1.0, 0.5, 0.25))  # an artifact works too
+    assert chosen == [float(f"{f * quantiles[0.5]:.3g}") for f in (1.0, 0.5, 0.25)]
+    assert chosen[0] > chosen[1] > chosen[2] > 0  # factors spread the norms even where the quartiles nearly meet
+    assert clipping_norms(history, (1.0,), quantile=0.75) == [float(f"{quantiles[0.75]:.3g}")]
+    with pytest.raises(ValueError, match="positive"):
+        clipping_norms(history, (1.0, 0.0))
 
 
 def test_epsilon_is_the_rdp_accountants():
