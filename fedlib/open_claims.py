@@ -198,7 +198,10 @@ def run_membership(*, profile: str = "cpu", log: Callable[[str], None] = print,
                    progress: bool | None = None) -> list[dict]:
     configs = [plan_config(unseen.SOURCE_TASK, arm, seed, profile=profile)
                for arm, seeds in MEMBERSHIP_ARMS.items() for seed in seeds]
-    dp = [cfg for cfg in dp_configs(profile=profile, measured=True) if cfg is not None]
+    from fedlib.artifacts import artifact_path
+
+    reference = dp_reference(profile=profile)  # the DP runs' no-DP twin: same sub-clients, same rows
+    dp = ([reference] if artifact_path(reference).exists() else []) + dp_configs(profile=profile, measured=True)
     return score_membership(configs + dp, log=log, progress=progress)
 
 

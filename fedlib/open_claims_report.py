@@ -91,7 +91,7 @@ def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
     """The scored runs of the membership study per arm key (DP runs under ``fed-ptuning-dp-C-z``)."""
     import json
 
-    from fedlib.open_claims import study_dir
+    from fedlib.open_claims import SUB_CLIENTS, study_dir
 
     folder = study_dir(unseen.SOURCE_TASK, "membership", profile)
     arms: dict[str, list[dict]] = {}
@@ -103,7 +103,7 @@ def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
         if scored.get("dp_clipping_norm") is not None:
             key = f"fed-ptuning DP (C={scored['dp_clipping_norm']:g}, z={scored['dp_noise_multiplier']:g})"
         elif "iid" in scored["source_run"]:
-            key = "fed-ptuning, 4 sub-clients per language, no DP"
+            key = f"fed-ptuning, {SUB_CLIENTS} sub-clients per language, no DP"
         arms.setdefault(key, []).append(scored)
     return arms
 

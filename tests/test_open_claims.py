@@ -57,6 +57,11 @@ def test_dp_runs_take_their_clipping_norms_from_the_measured_update_norms(result
     ax = report.plot_dp(table)
     assert len(ax.get_lines()) >= 1 + len(open_claims.CLIP_FACTORS) and ax.get_xscale() == "log"
 
+    attacked = []  # the membership attack covers every DP run and their no-DP twin
+    monkeypatch.setattr(open_claims, "score_membership", lambda configs, **kw: attacked.extend(configs) or [])
+    open_claims.run_membership(profile="smoke")
+    assert [c.resolved() for c in attacked[-len(configs) - 1:]] == [reference] + [c.resolved() for c in configs]
+
 
 def scored(seed, member_shift, n=40, rng=None):
     rng = rng or np.random.default_rng(seed)
