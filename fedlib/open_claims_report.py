@@ -254,6 +254,11 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                                                      signed=True, decimals=3)
     numbers["oc_auc_verdict"] = rows[f"nc_standin: {text}"]["verdict"]
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
+    gains, overall = family_gains(profile)
+    numbers["oc_family_gain"] = (_not_computed("families") if overall is None else
+                                 interval_text(overall, unit=" points", signed=True))
+    numbers["oc_family_languages_helped"] = str(int((gains["low"] > 0).sum())) if len(gains) else "0"
+    numbers["oc_family_languages_hurt"] = str(int((gains["high"] < 0).sum())) if len(gains) else "0"
     norms = dp_reference_norms(profile)
     for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
@@ -322,5 +327,26 @@ def plot_dp(table: pd.DataFrame, ax=None):
     ax.set_xlabel("ε at δ = 1/clients (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_family_gains(gains: pd.DataFrame, ax=None):
+    """Per MasakhaNEWS language, the gain of aggregating within its family over one global prompt
+    (points, 95 % interval), grouped and coloured by family."""
+    import matplotlib.pyplot as plt
+
+    table = gains.sort_values(["family", "gain"]).reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.3 * len(table) + 1))
+    palette = dict(zip(table["family"].unique(), plt.get_cmap("tab10").colors, strict=False))
+    for i, row in table.iterrows():
+        ax.errorbar(row["gain"], i, xerr=[[row["gain"] - row["low"]], [row["high"] - row["gain"]]], fmt="o",
+                    capsize=3, color=palette[row["family"]])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(table)), table["language"])
+    ax.set_xlabel("family aggregation − one global prompt (points)")
+    for family, colour in palette.items():
+        ax.plot([], [], "o", color=colour, label=family)
+    ax.legend(fontsize=7, loc="best")
     return ax
 

@@ -91,3 +91,14 @@ def test_every_glued_number_exists_before_anything_is_computed(results_tmp):
     glued = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", chapter))
     assert glued and glued <= set(numbers)
     assert report.dp_table("smoke").empty and report.family_gains("smoke")[1] is None
+
+
+def test_family_gains_plot_one_point_per_language_grouped_by_family():
+    import pandas as pd
+
+    gains = pd.DataFrame({"language": ["eng", "fra", "hau", "amh"], "family": ["eng+fra", "eng+fra", "amh+hau",
+                                                                               "amh+hau"],
+                          "gain": [1.0, -2.0, 0.5, 3.0], "low": [-1.0, -4.0, -0.5, 1.0], "high": [3.0, -0.5, 1.5, 5.0]})
+    ax = report.plot_family_gains(gains)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["hau", "amh", "fra", "eng"]  # by family, then gain
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"eng+fra", "amh+hau"}
