@@ -38,7 +38,9 @@ from fedlib.experiment import ExperimentConfig
 
 STUDIES = ("unseen", "membership", "dp", "families")
 STUDY_SEEDS = (0, 1, 2)  # three of the plan's five: the studies retrain models the plan did not keep
-UNSEEN_ARMS = ("fed-ptuning", "fed-prompt", "central-ptuning", "mono-ptuning")
+# In the order they are scored: the monolingual models first (step 1 has just trained them, so they cost
+# no retraining), then the two arms the ledger compares them with, the soft prompt last (shown, not decided).
+UNSEEN_ARMS = ("mono-ptuning", "fed-ptuning", "central-ptuning", "fed-prompt")
 MEMBERSHIP_ARMS = {"fed-ptuning": STUDY_SEEDS, "fed-lora": STUDY_SEEDS, "central-ptuning": STUDY_SEEDS,
                    "fed-full": (0,)}  # full fine-tuning costs ~5 prompt runs: one seed
 UNSEEN_DISTANCES = ("model_cosine", "syntactic")
