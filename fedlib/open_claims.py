@@ -83,7 +83,8 @@ def run_unseen(*, profile: str = "cpu", seeds: Sequence[int] = STUDY_SEEDS, log:
     configs = {arm: [plan_config(unseen.SOURCE_TASK, arm, s, profile=profile) for s in seeds] for arm in UNSEEN_ARMS}
     pairs = unseen.transfer_pairs(configs["mono-ptuning"], progress=progress)
     log(f"unseen: {len(pairs)} monolingual transfer pairs")
-    unseen.record_prediction(pairs, unseen_distances(profile), profile=profile)
+    if not (unseen.study_dir(profile) / unseen.PREDICTION_FILE).exists():  # distances cost minutes: only when new
+        unseen.record_prediction(pairs, unseen_distances(profile), profile=profile)
     return unseen.score_unseen([c for arm in UNSEEN_ARMS for c in configs[arm]], progress=progress, log=log)
 
 
