@@ -127,6 +127,11 @@ def interval_text(estimate, *, signed: bool = False, unit: str = " %", scale: fl
     return f"{mean}{unit} {bounds}"
 
 
+def seeds_text(count: int) -> str:
+    """``1 seed``, ``3 seeds``."""
+    return f"{count} seed{'' if count == 1 else 's'}"
+
+
 def points_text(estimate, results: dict, a: str, b: str) -> str:
     """``+1.8 points [-1.1, +5.3] (5 seeds)``: a paired difference of arms ``a`` and ``b`` in ``results``
     (anything with ``.seeds``), counting the seeds they share."""
@@ -134,7 +139,7 @@ def points_text(estimate, results: dict, a: str, b: str) -> str:
         return _why_missing(results, a, b)
     seeds = sorted(set(results[a].seeds) & set(results[b].seeds))
     return (f"{100 * estimate.mean:+.1f} points [{100 * estimate.low:+.1f}, {100 * estimate.high:+.1f}] "
-            f"({len(seeds)} seeds)")
+            f"({seeds_text(len(seeds))})")
 
 
 def _why_missing(results: dict, a: str, b: str) -> str:
@@ -222,7 +227,7 @@ def _difference_numbers(name: str, results: dict[str, ArmResult], a: str, b: str
     else:
         seeds = len(set(results[a].seeds) & set(results[b].seeds))
         text = interval_text(shown, signed=True, unit=" points") + (
-            "" if final is not None else f" (interim, {seeds} seeds)")
+            "" if final is not None else f" (interim, {seeds_text(seeds)})")
     return {name: text, f"{name}_zero": "—" if shown is None else "excludes 0" if shown.excludes_zero else "includes 0",
             f"{name}_verdict": "no paper value" if sign is None else decide(final, sign)}
 

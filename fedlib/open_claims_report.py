@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fedlib import unseen
-from fedlib.evidence_tables import interval_text, points_text
+from fedlib.evidence_tables import interval_text, points_text, seeds_text
 from fedlib.stats import Estimate, Outcomes, arm_estimate, paired_difference
 
 # unseen-language arms: (paradigm, method) of the source run -> arm key
@@ -22,6 +22,8 @@ UNSEEN_CLAIMS = (("fed-ptuning", "mono-ptuning", "federated prompt tuning genera
                                                     "than centralized tuning"))
 MEMBERSHIP_CLAIM = ("fed-full", "fed-ptuning", "prompt tuning memorises less than full fine-tuning "
                                                "(membership-inference AUC, full − prompt encoder)")
+DP_ARM_PREFIX = "fed-ptuning DP"
+DP_REFERENCE_ARM = "fed-ptuning, {sub_clients} sub-clients per language, no DP"
 UNSEEN_PAGE = MEMBERSHIP_PAGE = "../notebooks/11_open_claims.html"
 
 
@@ -101,11 +103,14 @@ def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
         scored = json.loads(path.read_text())
         key = names.get((scored["paradigm"], scored["method"]), scored["source_run"])
         if scored.get("dp_clipping_norm") is not None:
-            key = f"fed-ptuning DP (C={scored['dp_clipping_norm']:g}, z={scored['dp_noise_multiplier']:g})"
+            key = f"{DP_ARM_PREFIX} (C={scored['dp_clipping_norm']:g}, z={scored['dp_noise_multiplier']:g})"
         elif "iid" in scored["source_run"]:
-            key = f"fed-ptuning, {SUB_CLIENTS} sub-clients per language, no DP"
+            key = DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS)
         arms.setdefault(key, []).append(scored)
-    return arms
+    main = [k for k in names.values() if k in arms]
+    dp = sorted((k for k in arms if k.startswith(DP_ARM_PREFIX)), key=lambda k: (
+        -arms[k][0]["dp_clipping_norm"], arms[k][0]["dp_noise_multiplier"]))
+    return {k: arms[k] for k in main + [k for k in arms if k not in main and k not in dp] + dp}
 
 
 def membership_table(arms: dict[str, list[dict]]) -> pd.DataFrame:
@@ -124,6 +129,20 @@ def membership_difference(arms: dict[str, list[dict]], a: str, b: str) -> Estima
     if a not in arms or b not in arms or not {r["seed"] for r in arms[a]} & {r["seed"] for r in arms[b]}:
         return None
     return paired(arms[a], arms[b])
+
+
+def dp_membership_table(arms: dict[str, list[dict]]) -> pd.DataFrame:
+    """Each DP run's membership AUC minus that of its no-DP reference, paired on the same members and
+    non-members (one seed: the interval resamples them only)."""
+    from fedlib.open_claims import SUB_CLIENTS
+
+    reference = DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS)
+    rows = []
+    for key in [k for k in arms if k.startswith(DP_ARM_PREFIX)]:
+        estimate = membership_difference(arms, key, reference)
+        if estimate is not None:
+            rows.append({"arm": key, "AUC − no DP": estimate.mean, "low": estimate.low, "high": estimate.high})
+    return pd.DataFrame(rows, columns=["arm", "AUC − no DP", "low", "high"])
 
 
 def _not_computed(study: str) -> str:
@@ -150,9 +169,10 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
     a, b, text = MEMBERSHIP_CLAIM
     estimate = membership_difference(members, a, b)
     complete = all(k in members and set(MEMBERSHIP_ARMS[k]) <= {r["seed"] for r in members[k]} for k in (a, b))
+    paired_seeds = len({r["seed"] for r in members.get(a, [])} & {r["seed"] for r in members.get(b, [])})
     ours = _not_computed("membership") if estimate is None else (
         f"{estimate.mean:+.3f} [{estimate.low:+.3f}, {estimate.high:+.3f}] "
-        f"({len({r['seed'] for r in members[a]} & {r['seed'] for r in members[b]})} seeds)")
+        f"({seeds_text(paired_seeds)})")
     rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)", "ours": ours,
                  "verdict": decide(estimate if complete else None, 1),
                  "rule": rule(a, b, 1, of="membership-inference AUC"),
@@ -174,35 +194,117 @@ def dp_reference_norms(profile: str = "cpu") -> dict[float, float] | None:
     return update_norm_quantiles(load_artifact(path), (0.25, 0.5, 0.75)) if path.exists() else None
 
 
-def dp_table(profile: str = "cpu") -> pd.DataFrame:
-    """The DP study's runs: clipping norm (and its ratio to the reference's median update norm), noise
-    multiplier, ε at δ = 1/clients, rounds run, and test accuracy with its interval (one seed: the
-    interval resamples test sentences only)."""
+def _dp_reference_artifact(profile: str) -> tuple | None:
+    """``(config, artifact)`` of the DP reference, or ``None`` before it has run."""
     from fedlib.artifacts import artifact_path, load_artifact
-    from fedlib.open_claims import dp_configs, dp_reference
-    from fedlib.privacy import run_epsilon
+    from fedlib.open_claims import dp_reference
+
+    try:
+        reference = dp_reference(profile=profile)
+    except RuntimeError:  # the plan has not chosen the learning rate the study reuses
+        return None
+    path = artifact_path(reference)
+    return (reference, load_artifact(path)) if path.exists() else None
+
+
+def dp_table(profile: str = "cpu") -> pd.DataFrame:
+    """The DP study's runs: clipping norm (and its ratio to the reference's median update norm), the
+    mean factor by which that clipping shrinks the reference's updates over its rounds
+    (:func:`fedlib.privacy.clipping_scales`) and the learning rate that makes in units of the plan's,
+    noise multiplier, ε at δ = 1/clients, rounds run, and test accuracy with its interval (one seed:
+    the interval resamples test sentences only)."""
+    from fedlib.artifacts import artifact_path, load_artifact
+    from fedlib.open_claims import dp_configs, plan_config
+    from fedlib.privacy import clipping_scales, run_epsilon
     from fedlib.stats import outcomes
 
-    columns = ["clipping norm", "clip / median norm", "noise multiplier", "epsilon", "rounds run", "best round",
-               "accuracy", "low", "high"]
+    columns = ["clipping norm", "clip / median norm", "step scale", "rate / plan's", "noise multiplier", "epsilon",
+               "rounds run", "best round", "accuracy", "low", "high"]
     norms = dp_reference_norms(profile)
     if norms is None:
         return pd.DataFrame(columns=columns)
+    reference, reference_artifact = _dp_reference_artifact(profile)
+    runs = [reference, *dp_configs(profile=profile, measured=True)]
+    clips = sorted({cfg.dp_clipping_norm for cfg in runs if cfg.dp_clipping_norm is not None})
+    scales = (clipping_scales(reference_artifact, clips).groupby("clipping_norm")["scale"].mean().to_dict()
+              if clips else {})
+    plan_lr = plan_config(unseen.SOURCE_TASK, "fed-ptuning", 0, profile=profile).resolved().lr
     rows = []
-    for cfg in [dp_reference(profile=profile), *dp_configs(profile=profile, measured=True)]:
+    for cfg in runs:
         path = artifact_path(cfg)
         if not path.exists():
             continue
         artifact = load_artifact(path)
         estimate = arm_estimate(outcomes([artifact]))
         dp = cfg.dp_clipping_norm is not None
+        scale = scales[cfg.dp_clipping_norm] if dp else 1.0
         rows.append({"clipping norm": cfg.dp_clipping_norm if dp else None,
                      "clip / median norm": cfg.dp_clipping_norm / norms[0.5] if dp else None,
+                     "step scale": scale, "rate / plan's": cfg.resolved().lr * scale / plan_lr,
                      "noise multiplier": cfg.dp_noise_multiplier if dp else None,
                      "epsilon": run_epsilon(cfg, artifact) if dp else None,
                      "rounds run": len(artifact["history"]["rounds"]), "best round": artifact.get("best_round"),
                      "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _accuracy_text(row) -> str:
+    """``60.0 % [57.1, 62.8]`` from a table row of accuracy, low and high in %."""
+    from fedlib.display import interval
+
+    mean, bounds = interval(row["accuracy"], row["low"], row["high"]).split(" ", 1)
+    return f"{mean} % {bounds}"
+
+
+def dp_numbers(table: pd.DataFrame) -> dict[str, str]:
+    """Glue for the DP section: the reference's accuracy, and per clipping factor of
+    :data:`fedlib.open_claims.CLIP_FACTORS` the clipping-only run's accuracy, step scale and rate."""
+    from fedlib.open_claims import CLIP_FACTORS
+
+    names = {1.0: "clip1", 0.5: "clip_half", 0.25: "clip_quarter"}
+    numbers = {name: _not_computed("dp") for name in ["oc_dp_reference_accuracy"] + [
+        f"oc_dp_{names[f]}_{part}" for f in CLIP_FACTORS for part in ("accuracy", "scale", "rate")]}
+    reference = table[table["clipping norm"].isna()]
+    if len(reference):
+        r = reference.iloc[0]
+        numbers["oc_dp_reference_accuracy"] = _accuracy_text(r)
+    clip_only = table[table["clipping norm"].notna() & (table["noise multiplier"] == 0)]
+    for r in clip_only.to_dict("records"):
+        factor = min(CLIP_FACTORS, key=lambda f: abs(f - r["clip / median norm"]))
+        name = f"oc_dp_{names[factor]}"
+        numbers[f"{name}_accuracy"] = _accuracy_text(r)
+        numbers[f"{name}_scale"] = f"{r['step scale']:.2f}"
+        rate = r["rate / plan's"]
+        numbers[f"{name}_rate"] = f"{rate:.1f}"
+    return numbers
+
+
+def plot_dp_norms(profile: str = "cpu", ax=None):
+    """The reference's client update norms per round (median and interquartile band) against the
+    clipping norms of the sweep: how far below the updates each clipping norm cuts, round by round."""
+    import matplotlib.pyplot as plt
+
+    from fedlib.open_claims import dp_configs
+    from fedlib.privacy import update_norms
+
+    found = _dp_reference_artifact(profile)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.4))
+    if found is None:
+        return ax
+    reference, artifact = found
+    norms = update_norms(artifact).groupby("round")["update_norm"]
+    q1, median, q3 = norms.quantile(0.25), norms.median(), norms.quantile(0.75)
+    ax.fill_between(median.index, q1, q3, color="tab:blue", alpha=0.25, label="client update norms (quartiles)")
+    ax.plot(median.index, median, "o-", color="tab:blue", label="median update norm (no DP)")
+    clips = sorted({cfg.dp_clipping_norm for cfg in dp_configs(profile=profile, measured=True)}, reverse=True)
+    for clip, style in zip(clips, ("--", "-.", ":"), strict=False):
+        ax.axhline(clip, color="grey", ls=style, lw=1, label=f"clipping norm C = {clip:g}")
+    ax.set_xlabel("round")
+    ax.set_ylabel("L2 norm of a client's update")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax
 
 
 def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
@@ -253,6 +355,11 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_auc_full_minus_ptuning"] = interval_text(membership_difference(members, a, b), scale=1, unit="",
                                                      signed=True, decimals=3)
     numbers["oc_auc_verdict"] = rows[f"nc_standin: {text}"]["verdict"]
+    from fedlib.open_claims import SUB_CLIENTS, membership_estimate
+
+    reference = members.get(DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS))
+    numbers["oc_auc_dp_reference"] = interval_text(membership_estimate(reference) if reference else None,
+                                                   scale=1, unit="", decimals=3)
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
     gains, overall = family_gains(profile)
     numbers["oc_family_gain"] = (_not_computed("families") if overall is None else
@@ -262,7 +369,21 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     norms = dp_reference_norms(profile)
     for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
+    numbers.update(dp_numbers(dp_table(profile)))
+    numbers["oc_seed_spread"] = seed_spread_text(profile)
     return numbers
+
+
+def seed_spread_text(profile: str = "cpu") -> str:
+    """How far apart the plan's seeds of federated prompt tuning land on the news stand-in (best minus
+    worst seed's test accuracy, points): the spread a one-seed comparison leaves out."""
+    from fedlib.evidence import task_results
+
+    arm = task_results(unseen.SOURCE_TASK, profile=profile).get("fed-ptuning")
+    if arm is None or len(arm.artifacts) < 2:
+        return f"not computed yet (python -m fedlib plan --task {unseen.SOURCE_TASK})"
+    accuracies = [100 * a["average"]["accuracy"] for a in arm.artifacts]
+    return f"{max(accuracies) - min(accuracies):.1f} points over {seeds_text(len(accuracies))}"
 
 
 def shown_unseen(arms: dict[str, Outcomes]):
@@ -283,6 +404,14 @@ def shown_membership(arms: dict[str, list[dict]]):
         "arm": table["arm"], "seeds": table["seeds"],
         "membership AUC [95 % CI] (0.5 = no leakage)": [interval(r.AUC, r.low, r.high, 3)
                                                         for r in table.itertuples()]}))
+
+
+def shown_dp_membership(table: pd.DataFrame):
+    from fedlib.display import for_reader, interval
+
+    return for_reader(pd.DataFrame({
+        "arm": table["arm"], "membership AUC − no DP [95 % CI]": [
+            interval(r[2], r[3], r[4], 3, signed=True) for r in table.itertuples()]}))
 
 
 def shown_dp(table: pd.DataFrame):
@@ -311,7 +440,8 @@ def plot_dp(table: pd.DataFrame, ax=None):
     reference = table[table["clipping norm"].isna()]
     clip_only = table[table["clipping norm"].notna() & (table["noise multiplier"].fillna(0) == 0)]
     lines = [(r, "black", "-") for r in reference.to_dict("records")] + [
-        (r, "grey", "--") for r in clip_only.to_dict("records")]
+        (r, "grey", style) for r, style in zip(clip_only.sort_values("clipping norm", ascending=False)
+                                               .to_dict("records"), ("--", "-.", ":", (0, (1, 4))), strict=False)]
     for row, colour, style in lines:
         label = ("no DP" if pd.isna(row["clipping norm"])
                  else f"clipping only (C = {row['clip / median norm']:.2f} × median norm)")
@@ -326,7 +456,7 @@ def plot_dp(table: pd.DataFrame, ax=None):
         ax.set_xscale("log")
     ax.set_xlabel("ε at δ = 1/clients (log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 
 

@@ -162,6 +162,25 @@ def clipping_norms(history_or_artifact: dict, factors: Sequence[float] = (1.0, 0
     return [float(f"{factor * scale:.{digits}g}") for factor in factors]
 
 
+def clipping_scales(history_or_artifact: dict, clipping_norms: Sequence[float]) -> pd.DataFrame:
+    """Per round of a run without DP and per clipping norm ``C``: the mean factor ``min(1, C / norm)``
+    by which clipping at ``C`` would shrink that round's client updates (``round, clipping_norm,
+    scale``), beside the round's median update norm (``median_norm``).
+
+    Clipping every update to ``C`` below its norm is a step ``C / norm`` times shorter, like a learning
+    rate that much smaller. A DP run cannot say how much its own clipping shrank (it does not send
+    the unclipped norm), so the scale is read off its no-DP twin's updates: the same rows, start and
+    rate, hence the same norms until the clipped run's trajectory departs from it.
+    """
+    if any(not c > 0 for c in clipping_norms):
+        raise ValueError(f"clipping norms must be positive (got {list(clipping_norms)!r})")
+    norms = update_norms(history_or_artifact)
+    median = norms.groupby("round")["update_norm"].median().rename("median_norm")
+    frames = [norms.assign(clipping_norm=float(c), scale=np.minimum(1.0, c / norms["update_norm"]))
+              .groupby(["round", "clipping_norm"], as_index=False)["scale"].mean() for c in clipping_norms]
+    return pd.concat(frames, ignore_index=True).merge(median, on="round")
+
+
 def dp_configs(task: str, noise_levels: Iterable[float], *, profile: Profile, clipping_norm: float = 1.0,
                seeds: Sequence[int] | None = None, include_no_dp: bool = True,
                **overrides) -> list[ResolvedConfig]:

@@ -56,6 +56,17 @@ def test_dp_runs_take_their_clipping_norms_from_the_measured_update_norms(result
     assert (table["low"] <= table["accuracy"]).all() and (table["accuracy"] <= table["high"]).all()
     ax = report.plot_dp(table)
     assert len(ax.get_lines()) >= 1 + len(open_claims.CLIP_FACTORS) and ax.get_xscale() == "log"
+    # Clipping shrinks steps: the reference keeps its rate (SUB_CLIENTS times the plan's), a lower norm
+    # never cuts less, and the noisy run at the median clips as its clipping-only twin does.
+    assert table["step scale"].iloc[0] == 1 and table["rate / plan's"].iloc[0] == pytest.approx(
+        open_claims.SUB_CLIENTS)
+    scales = table["step scale"].iloc[1:4].tolist()
+    assert 1 >= scales[0] >= scales[1] >= scales[2] > 0 and scales[2] < 1
+    assert table["step scale"].iloc[-1] == scales[0]
+    numbers = report.dp_numbers(table)
+    assert numbers["oc_dp_clip_quarter_scale"] == f"{scales[2]:.2f}" and "%" in numbers["oc_dp_reference_accuracy"]
+    ax = report.plot_dp_norms("smoke")
+    assert len(ax.get_lines()) == 1 + len(open_claims.CLIP_FACTORS)  # the median norm per round, one line per C
 
     attacked = []  # the membership attack covers every DP run and their no-DP twin
     monkeypatch.setattr(open_claims, "score_membership", lambda configs, **kw: attacked.extend(configs) or [])

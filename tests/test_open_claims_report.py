@@ -81,7 +81,28 @@ def test_membership_rows_pair_full_fine_tuning_with_the_prompt_encoder(results_t
     assert table.loc["fed-full", "low"] > 0.8
     assert table.loc["fed-ptuning", "low"] < 0.5 < table.loc["fed-ptuning", "high"]
     row = next(r for r in report.open_claims_rows("smoke") if "memorises" in r["claim"])
-    assert row["verdict"] == "reproduced" and "(1 seeds)" in row["ours"]
+    assert row["verdict"] == "reproduced" and "(1 seed)" in row["ours"]
+
+
+def test_dp_membership_pairs_each_dp_run_with_its_no_dp_twin(results_tmp):
+    folder = open_claims.study_dir("nc_standin", "membership", "smoke")
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    runs = (("iid4-ptuning-s0-ref", None, 0.0, 0.5), ("iid4-ptuning-s0-clip", 2.0, 0.0, 0.5),
+            ("iid4-ptuning-s0-noise", 2.0, 1.0, 0.0))  # the noisy run leaks nothing; the others as much
+    for name, clip, z, shift in runs:
+        losses = {"members": list(rng.normal(1 - shift, 0.3, 80)), "nonmembers": list(rng.normal(1, 0.3, 80))}
+        payload = {"seed": 0, "source_run": f"nc_standin-federated-{name}", "paradigm": "federated",
+                   "method": "ptuning", "dp_clipping_norm": clip, "dp_noise_multiplier": z,
+                   "per_language": {"en": losses}}
+        (folder / f"{name}.json").write_text(json.dumps(payload))
+    arms = report.membership_arms("smoke")
+    assert list(arms)[0] == report.DP_REFERENCE_ARM.format(sub_clients=open_claims.SUB_CLIENTS)
+    table = report.dp_membership_table(arms).set_index("arm")
+    assert list(table.index) == ["fed-ptuning DP (C=2, z=0)", "fed-ptuning DP (C=2, z=1)"]
+    assert table.loc["fed-ptuning DP (C=2, z=0)", "low"] < 0 < table.loc["fed-ptuning DP (C=2, z=0)", "high"]
+    assert table.loc["fed-ptuning DP (C=2, z=1)", "high"] < -0.2  # a model that leaks nothing: AUC falls to 0.5
+    assert report.open_claims_numbers("smoke")["oc_auc_dp_reference"].startswith("0.9")
 
 
 def test_every_glued_number_exists_before_anything_is_computed(results_tmp):

@@ -248,3 +248,18 @@ def test_the_shown_sweep_names_the_reference_instead_of_leaving_it_empty():
     assert "no DP" in html and "0.01" in html and "80.0" in html
     assert "nan" not in html.lower() and "inf" not in html.lower()
     assert list(shown.data["ε (δ = 1/clients)"]) == ["—", "∞", "1,234"]
+
+
+def test_clipping_scales_shrink_each_update_to_the_clipping_norm():
+    from fedlib.privacy import clipping_scales
+
+    history = {"rounds": [{"round": r, "clients": {f"c{i}": {"lang": "x", "update_norm": n}
+                                                   for i, n in enumerate(norms)}}
+                          for r, norms in ((1, (4.0, 2.0)), (2, (1.0, 3.0)))]}
+    scales = clipping_scales(history, (8.0, 2.0)).set_index(["round", "clipping_norm"])
+    assert scales.loc[(1, 8.0), "scale"] == 1.0 and scales.loc[(2, 8.0), "scale"] == 1.0  # above every norm: no change
+    assert scales.loc[(1, 2.0), "scale"] == pytest.approx((0.5 + 1.0) / 2)  # 4 -> 2 halves, 2 stays
+    assert scales.loc[(2, 2.0), "scale"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert scales.loc[(1, 2.0), "median_norm"] == 3.0 and scales.loc[(2, 8.0), "median_norm"] == 2.0
+    with pytest.raises(ValueError, match="positive"):
+        clipping_scales(history, (0.0,))
