@@ -355,6 +355,10 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_auc_full_minus_ptuning"] = interval_text(membership_difference(members, a, b), scale=1, unit="",
                                                      signed=True, decimals=3)
     numbers["oc_auc_verdict"] = rows[f"nc_standin: {text}"]["verdict"]
+    for (x, y), name in ((("central-ptuning", "fed-ptuning"), "oc_auc_central_minus_fed"),
+                         (("fed-lora", "fed-ptuning"), "oc_auc_lora_minus_ptuning")):
+        numbers[name] = interval_text(membership_difference(members, x, y), scale=1, unit="", signed=True,
+                                      decimals=3)
     from fedlib.open_claims import SUB_CLIENTS, membership_estimate
 
     reference = members.get(DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS))
