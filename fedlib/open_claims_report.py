@@ -332,6 +332,30 @@ def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     return pd.DataFrame(rows), paired_difference(ours, theirs)
 
 
+def prediction_numbers(table: pd.DataFrame) -> dict[str, str]:
+    """Glue for how well the recorded predictions did, per distance kind of
+    :data:`fedlib.open_claims.UNSEEN_DISTANCES`: Spearman ρ with its interval, mean absolute error
+    (points) and the range of the predictions, beside the range observed."""
+    from fedlib.open_claims import UNSEEN_DISTANCES
+
+    names = [f"oc_unseen_{part}_{kind}" for kind in UNSEEN_DISTANCES for part in ("rho", "mae", "range")]
+    numbers = {name: _not_computed("unseen") for name in names + ["oc_unseen_observed_range"]}
+    if table.empty:
+        return numbers
+    numbers["oc_unseen_observed_range"] = f"{table['observed'].min():.1f}–{table['observed'].max():.1f} %"
+    correlations = prediction_correlations(table).set_index("prediction")
+    for kind in UNSEEN_DISTANCES:
+        column = f"predicted ({kind})"
+        if column not in table or table[column].isna().all():
+            continue
+        predicted = table[column].astype(float)
+        rho = correlations.loc[column]
+        numbers[f"oc_unseen_rho_{kind}"] = f"{rho['rho']:.2f} [{rho['low']:.2f}, {rho['high']:.2f}]"
+        numbers[f"oc_unseen_mae_{kind}"] = f"{(predicted - table['observed']).abs().mean():.1f} points"
+        numbers[f"oc_unseen_range_{kind}"] = f"{predicted.min():.1f}–{predicted.max():.1f} %"
+    return numbers
+
+
 def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     """Every number chapter 11 glues, as text; parts not computed yet say so."""
     numbers = {}
@@ -365,6 +389,7 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_auc_dp_reference"] = interval_text(membership_estimate(reference) if reference else None,
                                                    scale=1, unit="", decimals=3)
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
+    numbers.update(prediction_numbers(prediction_table(arms, profile)))
     gains, overall = family_gains(profile)
     numbers["oc_family_gain"] = (_not_computed("families") if overall is None else
                                  interval_text(overall, unit=" points", signed=True))

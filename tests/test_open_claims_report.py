@@ -62,6 +62,12 @@ def test_predicted_against_observed_per_unseen_language(results_tmp):
     assert list(table["code"]) == LANGS and table["predicted (syntactic)"].isna().sum() == 1
     correlations = report.prediction_correlations(table)
     assert correlations.loc[0, "prediction"] == "predicted (syntactic)"
+    numbers = report.prediction_numbers(table)  # a kind never predicted stays "not computed"
+    observed = table.set_index("code")["observed"]
+    error = (abs(30 - observed["hau_Latn"]) + abs(20 - observed["yor_Latn"])) / 2
+    assert numbers["oc_unseen_mae_syntactic"] == f"{error:.1f} points"
+    assert numbers["oc_unseen_range_syntactic"] == "20.0–30.0 %"
+    assert "not computed" in numbers["oc_unseen_rho_model_cosine"]
 
 
 def test_membership_rows_pair_full_fine_tuning_with_the_prompt_encoder(results_tmp):
