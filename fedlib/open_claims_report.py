@@ -399,20 +399,36 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
     numbers.update(dp_numbers(dp_table(profile)))
-    numbers["oc_seed_spread"] = seed_spread_text(profile)
+    numbers["oc_seed_spread"], numbers["oc_seed_count"] = seed_spread_text(profile)
+    numbers["oc_families"] = families_text(profile)
+    numbers["oc_family_count"] = (numbers["oc_families"] if numbers["oc_families"].startswith("not computed")
+                                  else str(numbers["oc_families"].count(" | ") + 1))
     return numbers
 
 
-def seed_spread_text(profile: str = "cpu") -> str:
+def families_text(profile: str = "cpu") -> str:
+    """The MasakhaNEWS families the ablation federates, as ``amh, hau, … | eng, …``."""
+    from fedlib.open_claims import family_configs
+
+    try:
+        configs = family_configs(0, profile=profile)
+    except RuntimeError:  # the plan has not chosen the learning rate the study reuses
+        return _not_computed("families")
+    return " | ".join(", ".join(cfg.languages) for cfg in configs)
+
+
+def seed_spread_text(profile: str = "cpu") -> tuple[str, str]:
     """How far apart the plan's seeds of federated prompt tuning land on the news stand-in (best minus
-    worst seed's test accuracy, points): the spread a one-seed comparison leaves out."""
+    worst seed's test accuracy, points: the spread a one-seed comparison leaves out), and how many
+    seeds that is."""
     from fedlib.evidence import task_results
 
     arm = task_results(unseen.SOURCE_TASK, profile=profile).get("fed-ptuning")
     if arm is None or len(arm.artifacts) < 2:
-        return f"not computed yet (python -m fedlib plan --task {unseen.SOURCE_TASK})"
+        missing = f"not computed yet (python -m fedlib plan --task {unseen.SOURCE_TASK})"
+        return missing, missing
     accuracies = [100 * a["average"]["accuracy"] for a in arm.artifacts]
-    return f"{max(accuracies) - min(accuracies):.1f} points over {seeds_text(len(accuracies))}"
+    return f"{max(accuracies) - min(accuracies):.1f} points", str(len(accuracies))
 
 
 def shown_unseen(arms: dict[str, Outcomes]):
