@@ -275,6 +275,8 @@ def language_families(languages: Sequence[str]) -> list[tuple[str, ...]]:
     for lang, label in zip(matrix.index, labels, strict=True):
         families.setdefault(int(label), []).append(lang)
     for label in [k for k, v in families.items() if len(v) == 1]:
+        if len(families) == 1 or len(families[label]) > 1:  # all joined, or an earlier one joined this one
+            continue
         (lang,) = families.pop(label)
         nearest = min(families, key=lambda k: matrix.loc[lang, families[k]].mean())
         families[nearest].append(lang)

@@ -400,6 +400,8 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
     numbers.update(dp_numbers(dp_table(profile)))
     numbers["oc_seed_spread"], numbers["oc_seed_count"] = seed_spread_text(profile)
+    compute = study_compute(profile)
+    numbers["oc_compute_total"] = f"{compute['CPU-h'].sum():.1f}"
     numbers["oc_families"] = families_text(profile)
     numbers["oc_family_count"] = (numbers["oc_families"] if numbers["oc_families"].startswith("not computed")
                                   else str(numbers["oc_families"].count(" | ") + 1))
@@ -525,3 +527,46 @@ def plot_family_gains(gains: pd.DataFrame, ax=None):
     ax.legend(fontsize=7, loc="best")
     return ax
 
+
+
+def study_compute(profile: str = "cpu") -> pd.DataFrame:
+    """CPU-hours the studies cost, per study: the runs they trained (DP, families) and the plan's
+    models they trained again because this machine lacked their weights (unseen, membership; a model
+    both use counts once, under unseen). A retraining that recorded no cost
+    (files written before ``retrain_cpu_hours``) counts at its committed run's cost and is marked
+    estimated. Scoring (inference only) is not counted."""
+    import json
+
+    from fedlib.artifacts import artifact_path, load_artifact
+    from fedlib.config import results_dir
+    from fedlib.open_claims import STUDY_SEEDS, dp_configs, dp_reference, family_configs, study_dir
+    from fedlib.plan import cpu_hours
+
+    rows = []
+    trained = {"dp": lambda: [dp_reference(profile=profile), *dp_configs(profile=profile, measured=True)],
+               "families": lambda: [c for s in STUDY_SEEDS for c in family_configs(s, profile=profile)]}
+    for study, configs in trained.items():
+        try:
+            paths = [p for p in map(artifact_path, configs()) if p.exists()]
+        except RuntimeError:  # the plan has not chosen the learning rate the studies reuse
+            paths = []
+        rows.append({"study": study, "models": len(paths), "estimated": 0,
+                     "CPU-h": sum(cpu_hours(load_artifact(p)) for p in paths)})
+    seen: set[str] = set()
+    for study in ("unseen", "membership"):
+        folder = study_dir(unseen.SOURCE_TASK, study, profile)
+        hours, models, estimated = 0.0, 0, 0
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            scored = json.loads(path.read_text())
+            info, run = scored.get("model"), scored.get("source_run")
+            if not isinstance(info, dict) or not info.get("retrained") or run in seen:
+                continue
+            seen.add(run)
+            models += 1
+            if "retrain_cpu_hours" in info:
+                hours += info["retrain_cpu_hours"]
+            else:
+                estimated += 1
+                hours += cpu_hours(load_artifact(results_dir() / profile / unseen.SOURCE_TASK / f"{run}.json"))
+        rows.append({"study": study, "models": models, "estimated": estimated, "CPU-h": hours})
+    return pd.DataFrame(rows, columns=["study", "models", "estimated", "CPU-h"])

@@ -216,8 +216,10 @@ def trained_states(config: ExperimentConfig, *, progress: bool | None = None) ->
     shutil.rmtree(retrain_checkpoint, ignore_errors=True)
     ours, theirs = _accuracies(retrained), _accuracies(committed)
     gap = max(abs(ours[lang] - theirs[lang]) for lang in theirs)
+    from fedlib.plan import cpu_hours
+
     info = {"retrained": True, "reproduced": gap == 0.0, "max_accuracy_difference": gap,
             "retrained_accuracy": retrained["average"]["accuracy"],
-            "committed_accuracy": committed["average"]["accuracy"]}
+            "committed_accuracy": committed["average"]["accuracy"], "retrain_cpu_hours": cpu_hours(retrained)}
     save_states(cfg, states, info)
     return load_states(cfg)

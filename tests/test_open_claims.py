@@ -26,6 +26,10 @@ def test_a_family_of_one_joins_its_closest_family():
                                                                                            "xho", "yor"]
 
 
+def test_two_unrelated_languages_make_one_federation():
+    assert open_claims.language_families(["eng_Latn", "hau_Latn"]) == [("eng_Latn", "hau_Latn")]
+
+
 def smoke_plan_config(task, arm_key, seed, *, profile="cpu"):
     return ExperimentConfig(task="sib200", languages=("eng_Latn", "hau_Latn"), profile="smoke", rounds=2, seed=seed,
                             num_threads=1, protocol=2, train_per_client=16, paradigm="federated", method="ptuning")
@@ -65,6 +69,8 @@ def test_dp_runs_take_their_clipping_norms_from_the_measured_update_norms(result
     assert table["step scale"].iloc[-1] == scales[0]
     numbers = report.dp_numbers(table)
     assert numbers["oc_dp_clip_quarter_scale"] == f"{scales[2]:.2f}" and "%" in numbers["oc_dp_reference_accuracy"]
+    compute = report.study_compute("smoke").set_index("study")
+    assert compute.loc["dp", "models"] == len(artifacts) and compute.loc["dp", "CPU-h"] > 0
     ax = report.plot_dp_norms("smoke")
     assert len(ax.get_lines()) == 1 + len(open_claims.CLIP_FACTORS)  # the median norm per round, one line per C
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ LANGS = ["hau_Latn", "zho_Hans", "yor_Latn"]
 
 
 def scored_run(paradigm, method, seed, rate, models=("global",), n=200):
-    rng = np.random.default_rng(hash((paradigm, method, seed)) % 2**32)
+    # crc32, not hash(): str hashes change between processes, and the draws must not
+    rng = np.random.default_rng(zlib.crc32(f"{paradigm}-{method}-{seed}".encode()))
     per_model = {}
     for model in models:
         per_model[model] = {lang: {"correct": "".join(str(int(x)) for x in rng.random(n) < rate),
@@ -129,3 +131,16 @@ def test_family_gains_plot_one_point_per_language_grouped_by_family():
     ax = report.plot_family_gains(gains)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["hau", "amh", "fra", "eng"]  # by family, then gain
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"eng+fra", "amh+hau"}
+
+
+def test_study_compute_counts_a_retrained_model_once(results_tmp):
+    info = {"retrained": True, "retrain_cpu_hours": 0.25}
+    for study in ("unseen", "membership"):  # one model, retrained once, scored by both studies
+        folder = open_claims.study_dir("nc_standin", study, "smoke")
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"source_run": "nc_standin-federated-ptuning-s0-x",
+                                                     "model": info}))
+    (folder / "other.json").write_text(json.dumps({"source_run": "other", "model": {"retrained": False}}))
+    table = report.study_compute("smoke").set_index("study")
+    assert table.loc["unseen", "CPU-h"] == 0.25 and table.loc["unseen", "models"] == 1
+    assert table.loc["membership", "models"] == 0 and table["CPU-h"].sum() == 0.25

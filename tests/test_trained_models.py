@@ -50,6 +50,7 @@ def test_a_committed_run_without_weights_is_retrained_and_checked_not_rewritten(
     states, info = paradigms.trained_states(cfg)
     assert set(states) == {"global"}
     assert info["retrained"] and info["reproduced"] and info["max_accuracy_difference"] == 0.0
+    assert info["retrain_cpu_hours"] > 0  # what the retraining cost, for the studies' compute account
     assert artifact_path(cfg).read_bytes() == committed
     assert paradigms.trained_states(cfg)[1] == info  # second call: loaded, not retrained
 
