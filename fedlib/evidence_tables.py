@@ -22,7 +22,8 @@ from fedlib.evidence import (
     paper_difference,
     worst_difference,
 )
-from fedlib.plan import converged, cpu_hours, get_plan, spent_cpu_hours
+from fedlib.plan import converged, get_plan, spent_cpu_hours
+from fedlib.run_cost import cpu_hours
 from fedlib.stats import arm_estimate, paired_difference, per_language, spread, worst_language
 from fedlib.verdicts import decide
 

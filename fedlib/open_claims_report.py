@@ -540,7 +540,7 @@ def study_compute(profile: str = "cpu") -> pd.DataFrame:
     from fedlib.artifacts import artifact_path, load_artifact
     from fedlib.config import results_dir
     from fedlib.open_claims import STUDY_SEEDS, dp_configs, dp_reference, family_configs, study_dir
-    from fedlib.plan import cpu_hours
+    from fedlib.run_cost import cpu_hours
 
     rows = []
     trained = {"dp": lambda: [dp_reference(profile=profile), *dp_configs(profile=profile, measured=True)],

@@ -216,7 +216,7 @@ def trained_states(config: ExperimentConfig, *, progress: bool | None = None) ->
     shutil.rmtree(retrain_checkpoint, ignore_errors=True)
     ours, theirs = _accuracies(retrained), _accuracies(committed)
     gap = max(abs(ours[lang] - theirs[lang]) for lang in theirs)
-    from fedlib.plan import cpu_hours
+    from fedlib.run_cost import cpu_hours
 
     info = {"retrained": True, "reproduced": gap == 0.0, "max_accuracy_difference": gap,
             "retrained_accuracy": retrained["average"]["accuracy"],

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 from fedlib.atomic_file import write_json_atomically
 from fedlib.experiment import ExperimentConfig
+from fedlib.run_cost import THREADS, cpu_hours
 
 HEADLINE_SEEDS = (0, 1, 2, 3, 4)
 SECONDARY_SEEDS = (0, 1, 2)
@@ -262,7 +263,6 @@ def run_plan(plan: TaskPlan, arms: tuple[Arm, ...] | None = None, *, seeds: tupl
 # evaluated (benchmarks/results/throughput.json); full fine-tuning also updates all 118 M weights.
 TRAIN_MS, EVAL_MS = 22.0, 7.0
 METHOD_COST = {"prompt": 1.0, "ptuning": 1.0, "lora": 1.1, "full": 5.0}
-THREADS = 2  # CPU-hours = wall-clock hours x the cores a run keeps busy (the bound assumes 2)
 
 
 def _rows(cfg: ExperimentConfig) -> tuple[int, int, int]:
@@ -280,25 +280,6 @@ def run_cost_hours(plan: TaskPlan, arm: Arm) -> float:
     rounds = cfg.resolved().rounds
     ms = rounds * (train * TRAIN_MS * METHOD_COST[arm.method] + validation * EVAL_MS) + test * EVAL_MS
     return ms / 1000 / 3600 * THREADS
-
-
-def cpu_hours(artifact: dict) -> float:
-    """What a finished run cost: its CPU time where recorded, else wall-clock hours x its threads
-    (an upper bound on a machine it shared with other work). A federated run resumed from a round
-    checkpoint recorded only the resumed process's time: the rounds before it count as well."""
-    threads = artifact.get("environment", {}).get("torch_threads") or THREADS
-    if artifact.get("cpu_seconds") is not None:
-        return (artifact["cpu_seconds"] + _rounds_before_resume_cpu_seconds(artifact, threads)) / 3600
-    return artifact["wall_seconds"] / 3600 * threads
-
-
-def _rounds_before_resume_cpu_seconds(artifact: dict, threads: int) -> float:
-    resumed = artifact.get("history", {}).get("resumed_after_rounds")
-    if not resumed:
-        return 0.0
-    earlier = [r for r in artifact["history"]["rounds"] if r["round"] <= max(resumed)]
-    # Rounds written before rounds kept their CPU time: their wall time x threads, an upper bound.
-    return sum(r["cpu_seconds"] if "cpu_seconds" in r else r["seconds"] * threads for r in earlier)
 
 
 def plan_summary(plan: TaskPlan) -> dict:
