@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fedlib import unseen
+from fedlib.display import MISSING
 from fedlib.evidence_tables import interval_text, points_text, seeds_text
 from fedlib.stats import Estimate, Outcomes, arm_estimate, paired_difference
 
@@ -219,7 +220,7 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
     from fedlib.stats import outcomes
 
     columns = ["clipping norm", "clip / median norm", "step scale", "rate / plan's", "noise multiplier", "epsilon",
-               "rounds run", "best round", "accuracy", "low", "high"]
+               "rounds run", "rounds planned", "patience", "best round", "accuracy", "low", "high"]
     norms = dp_reference_norms(profile)
     if norms is None:
         return pd.DataFrame(columns=columns)
@@ -243,7 +244,8 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
                      "step scale": scale, "rate / plan's": cfg.resolved().lr * scale / plan_lr,
                      "noise multiplier": cfg.dp_noise_multiplier if dp else None,
                      "epsilon": run_epsilon(cfg, artifact) if dp else None,
-                     "rounds run": len(artifact["history"]["rounds"]), "best round": artifact.get("best_round"),
+                     "rounds run": len(artifact["history"]["rounds"]), "rounds planned": cfg.resolved().rounds,
+                     "patience": cfg.resolved().patience, "best round": artifact.get("best_round"),
                      "accuracy": 100 * estimate.mean, "low": 100 * estimate.low, "high": 100 * estimate.high})
     return pd.DataFrame(rows, columns=columns)
 
@@ -276,6 +278,21 @@ def dp_numbers(table: pd.DataFrame) -> dict[str, str]:
         numbers[f"{name}_scale"] = f"{r['step scale']:.2f}"
         rate = r["rate / plan's"]
         numbers[f"{name}_rate"] = f"{rate:.1f}"
+    numbers.update(_stopping_numbers(table))
+    return numbers
+
+
+def _stopping_numbers(table: pd.DataFrame) -> dict[str, str]:
+    """How many DP-study runs early stopping ended before their planned rounds and how many ran them
+    all, with the accuracy range of each group (``oc_dp_stopped_*``, ``oc_dp_full_*``)."""
+    numbers = {f"oc_dp_{group}_{part}": _not_computed("dp") for group in ("stopped", "full")
+               for part in ("count", "range")}
+    numbers["oc_dp_patience"] = _not_computed("dp") if table.empty else str(int(table["patience"].iloc[0]))
+    full = table["rounds run"] >= table["rounds planned"]
+    for group, rows in (("stopped", table[~full]), ("full", table[full])):
+        numbers[f"oc_dp_{group}_count"] = str(len(rows))
+        numbers[f"oc_dp_{group}_range"] = (MISSING if rows.empty else
+                                           f"{rows['accuracy'].min():.1f}–{rows['accuracy'].max():.1f} %")
     return numbers
 
 
@@ -462,7 +479,7 @@ def shown_dp_membership(table: pd.DataFrame):
 
 
 def shown_dp(table: pd.DataFrame):
-    from fedlib.display import MISSING, for_reader, interval, number
+    from fedlib.display import for_reader, interval, number
 
     def eps(value):
         return MISSING if value is None or pd.isna(value) else "∞" if value == float("inf") else number(value, 1)

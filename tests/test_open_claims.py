@@ -69,6 +69,8 @@ def test_dp_runs_take_their_clipping_norms_from_the_measured_update_norms(result
     assert table["step scale"].iloc[-1] == scales[0]
     numbers = report.dp_numbers(table)
     assert numbers["oc_dp_clip_quarter_scale"] == f"{scales[2]:.2f}" and "%" in numbers["oc_dp_reference_accuracy"]
+    full = int((table["rounds run"] == table["rounds planned"]).sum())  # smoke runs have no time to stop early
+    assert numbers["oc_dp_full_count"] == str(full) and int(numbers["oc_dp_stopped_count"]) == len(table) - full
     compute = report.study_compute("smoke").set_index("study")
     assert compute.loc["dp", "models"] == len(artifacts) and compute.loc["dp", "CPU-h"] > 0
     ax = report.plot_dp_norms("smoke")
