@@ -412,6 +412,11 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                                  interval_text(overall, unit=" points", signed=True))
     numbers["oc_family_languages_helped"] = str(int((gains["low"] > 0).sum())) if len(gains) else "0"
     numbers["oc_family_languages_hurt"] = str(int((gains["high"] < 0).sum())) if len(gains) else "0"
+    from fedlib.open_claims import STUDY_SEEDS, family_artifact
+
+    numbers["oc_family_seeds"] = str(0 if overall is None else
+                                     sum(family_artifact(s, profile=profile) is not None for s in STUDY_SEEDS))
+    numbers["oc_family_seeds_planned"] = str(len(STUDY_SEEDS))
     norms = dp_reference_norms(profile)
     for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
