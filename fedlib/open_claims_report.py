@@ -184,15 +184,14 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
 def dp_reference_norms(profile: str = "cpu") -> dict[float, float] | None:
     """Quartiles of the DP reference's round-1 update norms (what the clipping norms are scaled from),
     or ``None`` before the reference has run."""
-    from fedlib.artifacts import artifact_path, load_artifact
-    from fedlib.open_claims import dp_reference
+    found = _dp_reference_artifact(profile)
+    return None if found is None else _norm_quartiles(found[1])
+
+
+def _norm_quartiles(reference_artifact: dict) -> dict[float, float]:
     from fedlib.privacy import update_norm_quantiles
 
-    try:
-        path = artifact_path(dp_reference(profile=profile))
-    except RuntimeError:  # the plan has not chosen the learning rate the study reuses
-        return None
-    return update_norm_quantiles(load_artifact(path), (0.25, 0.5, 0.75)) if path.exists() else None
+    return update_norm_quantiles(reference_artifact, (0.25, 0.5, 0.75))
 
 
 def _dp_reference_artifact(profile: str) -> tuple | None:
@@ -221,10 +220,11 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
 
     columns = ["clipping norm", "clip / median norm", "step scale", "rate / plan's", "noise multiplier", "epsilon",
                "rounds run", "rounds planned", "patience", "best round", "accuracy", "low", "high"]
-    norms = dp_reference_norms(profile)
-    if norms is None:
+    found = _dp_reference_artifact(profile)
+    if found is None:
         return pd.DataFrame(columns=columns)
-    reference, reference_artifact = _dp_reference_artifact(profile)
+    reference, reference_artifact = found
+    norms = _norm_quartiles(reference_artifact)
     runs = [reference, *dp_configs(profile=profile, measured=True)]
     clips = sorted({cfg.dp_clipping_norm for cfg in runs if cfg.dp_clipping_norm is not None})
     scales = (clipping_scales(reference_artifact, clips).groupby("clipping_norm")["scale"].mean().to_dict()
@@ -424,21 +424,21 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_seed_spread"], numbers["oc_seed_count"] = seed_spread_text(profile)
     compute = study_compute(profile)
     numbers["oc_compute_total"] = f"{compute['CPU-h'].sum():.1f}"
-    numbers["oc_families"] = families_text(profile)
-    numbers["oc_family_count"] = (numbers["oc_families"] if numbers["oc_families"].startswith("not computed")
-                                  else str(numbers["oc_families"].count(" | ") + 1))
+    families = family_languages(profile)
+    numbers["oc_families"] = (_not_computed("families") if families is None else
+                              " | ".join(", ".join(family) for family in families))
+    numbers["oc_family_count"] = _not_computed("families") if families is None else str(len(families))
     return numbers
 
 
-def families_text(profile: str = "cpu") -> str:
-    """The MasakhaNEWS families the ablation federates, as ``amh, hau, … | eng, …``."""
+def family_languages(profile: str = "cpu") -> list[tuple[str, ...]] | None:
+    """The MasakhaNEWS families the ablation federates, or ``None`` before the plan chose its rate."""
     from fedlib.open_claims import family_configs
 
     try:
-        configs = family_configs(0, profile=profile)
+        return [cfg.languages for cfg in family_configs(0, profile=profile)]
     except RuntimeError:  # the plan has not chosen the learning rate the study reuses
-        return _not_computed("families")
-    return " | ".join(", ".join(cfg.languages) for cfg in configs)
+        return None
 
 
 def seed_spread_text(profile: str = "cpu") -> tuple[str, str]:
