@@ -7,12 +7,21 @@ yet as such, so the chapter builds at any stage. Arms are compared by paired dif
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from fedlib import unseen
-from fedlib.display import MISSING
+from fedlib import open_claims, unseen
+from fedlib.artifacts import artifact_path, load_artifact
+from fedlib.config import results_dir
+from fedlib.data import language_name
+from fedlib.display import MISSING, for_reader, interval, number
+from fedlib.evidence import task_results
 from fedlib.evidence_tables import interval_text, points_text, seeds_text
-from fedlib.stats import Estimate, Outcomes, arm_estimate, paired_difference
+from fedlib.privacy import clipping_scales, run_epsilon, update_norm_quantiles, update_norms
+from fedlib.run_cost import cpu_hours
+from fedlib.stats import Estimate, Outcomes, arm_estimate, outcomes, paired_difference
+from fedlib.verdicts import decide, rule
 
 # unseen-language arms: (paradigm, method) of the source run -> arm key
 UNSEEN_ARM_KEYS = {("federated", "ptuning"): "fed-ptuning", ("federated", "prompt"): "fed-prompt",
@@ -57,12 +66,9 @@ def unseen_table(arms: dict[str, Outcomes]) -> pd.DataFrame:
 
 def prediction_table(arms: dict[str, Outcomes], profile: str = "cpu") -> pd.DataFrame:
     """Per unseen language: the recorded prediction per distance kind and the federated model's accuracy."""
-    from fedlib.data import language_name
-
     path = unseen.study_dir(profile) / unseen.PREDICTION_FILE
     if not path.exists() or "fed-ptuning" not in arms:
         return pd.DataFrame()
-    import json
 
     prediction = json.loads(path.read_text())
     observed = arms["fed-ptuning"]
@@ -92,11 +98,9 @@ def prediction_correlations(table: pd.DataFrame) -> pd.DataFrame:
 
 def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
     """The scored runs of the membership study per arm key (DP runs under ``fed-ptuning-dp-C-z``)."""
-    import json
 
-    from fedlib.open_claims import SUB_CLIENTS, study_dir
 
-    folder = study_dir(unseen.SOURCE_TASK, "membership", profile)
+    folder = open_claims.study_dir(unseen.SOURCE_TASK, "membership", profile)
     arms: dict[str, list[dict]] = {}
     names = {("federated", "ptuning"): "fed-ptuning", ("federated-lora", "lora"): "fed-lora",
              ("federated-full", "full"): "fed-full", ("centralized", "ptuning"): "central-ptuning"}
@@ -106,7 +110,7 @@ def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
         if scored.get("dp_clipping_norm") is not None:
             key = f"{DP_ARM_PREFIX} (C={scored['dp_clipping_norm']:g}, z={scored['dp_noise_multiplier']:g})"
         elif "iid" in scored["source_run"]:
-            key = DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS)
+            key = DP_REFERENCE_ARM.format(sub_clients=open_claims.SUB_CLIENTS)
         arms.setdefault(key, []).append(scored)
     main = [k for k in names.values() if k in arms]
     dp = sorted((k for k in arms if k.startswith(DP_ARM_PREFIX)), key=lambda k: (
@@ -115,29 +119,23 @@ def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
 
 
 def membership_table(arms: dict[str, list[dict]]) -> pd.DataFrame:
-    from fedlib.open_claims import membership_estimate
-
     rows = []
     for key, runs in arms.items():
-        estimate = membership_estimate(runs)
+        estimate = open_claims.membership_estimate(runs)
         rows.append({"arm": key, "seeds": len(runs), "AUC": estimate.mean, "low": estimate.low, "high": estimate.high})
     return pd.DataFrame(rows, columns=["arm", "seeds", "AUC", "low", "high"])
 
 
 def membership_difference(arms: dict[str, list[dict]], a: str, b: str) -> Estimate | None:
-    from fedlib.open_claims import membership_difference as paired
-
     if a not in arms or b not in arms or not {r["seed"] for r in arms[a]} & {r["seed"] for r in arms[b]}:
         return None
-    return paired(arms[a], arms[b])
+    return open_claims.membership_difference(arms[a], arms[b])
 
 
 def dp_membership_table(arms: dict[str, list[dict]]) -> pd.DataFrame:
     """Each DP run's membership AUC minus that of its no-DP reference, paired on the same members and
     non-members (one seed: the interval resamples them only)."""
-    from fedlib.open_claims import SUB_CLIENTS
-
-    reference = DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS)
+    reference = DP_REFERENCE_ARM.format(sub_clients=open_claims.SUB_CLIENTS)
     rows = []
     for key in [k for k in arms if k.startswith(DP_ARM_PREFIX)]:
         estimate = membership_difference(arms, key, reference)
@@ -152,14 +150,11 @@ def _not_computed(study: str) -> str:
 
 def open_claims_rows(profile: str = "cpu") -> list[dict]:
     """The ledger rows of the studies (dicts with the ledger's columns)."""
-    from fedlib.open_claims import MEMBERSHIP_ARMS, STUDY_SEEDS
-    from fedlib.verdicts import decide, rule
-
     rows = []
     arms = unseen_arms(profile)
     for a, b, text in UNSEEN_CLAIMS:
         estimate = unseen_difference(arms, a, b)
-        complete = all(k in arms and set(STUDY_SEEDS) <= set(arms[k].seeds) for k in (a, b))
+        complete = all(k in arms and set(open_claims.STUDY_SEEDS) <= set(arms[k].seeds) for k in (a, b))
         rows.append({"claim": f"nc_standin: {text}", "paper": "— (claimed, no number)",
                      "ours": _not_computed("unseen") if estimate is None else
                      points_text(estimate, arms, a, b) + ("" if complete else " (interim)"),
@@ -169,7 +164,8 @@ def open_claims_rows(profile: str = "cpu") -> list[dict]:
     members = membership_arms(profile)
     a, b, text = MEMBERSHIP_CLAIM
     estimate = membership_difference(members, a, b)
-    complete = all(k in members and set(MEMBERSHIP_ARMS[k]) <= {r["seed"] for r in members[k]} for k in (a, b))
+    complete = all(k in members and set(open_claims.MEMBERSHIP_ARMS[k]) <= {r["seed"] for r in members[k]}
+                   for k in (a, b))
     paired_seeds = len({r["seed"] for r in members.get(a, [])} & {r["seed"] for r in members.get(b, [])})
     ours = _not_computed("membership") if estimate is None else (
         f"{estimate.mean:+.3f} [{estimate.low:+.3f}, {estimate.high:+.3f}] "
@@ -189,18 +185,13 @@ def dp_reference_norms(profile: str = "cpu") -> dict[float, float] | None:
 
 
 def _norm_quartiles(reference_artifact: dict) -> dict[float, float]:
-    from fedlib.privacy import update_norm_quantiles
-
     return update_norm_quantiles(reference_artifact, (0.25, 0.5, 0.75))
 
 
 def _dp_reference_artifact(profile: str) -> tuple | None:
     """``(config, artifact)`` of the DP reference, or ``None`` before it has run."""
-    from fedlib.artifacts import artifact_path, load_artifact
-    from fedlib.open_claims import dp_reference
-
     try:
-        reference = dp_reference(profile=profile)
+        reference = open_claims.dp_reference(profile=profile)
     except RuntimeError:  # the plan has not chosen the learning rate the study reuses
         return None
     path = artifact_path(reference)
@@ -213,11 +204,6 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
     (:func:`fedlib.privacy.clipping_scales`) and the learning rate that makes in units of the plan's,
     noise multiplier, ε at δ = 1/clients, rounds run, and test accuracy with its interval (one seed:
     the interval resamples test sentences only)."""
-    from fedlib.artifacts import artifact_path, load_artifact
-    from fedlib.open_claims import dp_configs, plan_config
-    from fedlib.privacy import clipping_scales, run_epsilon
-    from fedlib.stats import outcomes
-
     columns = ["clipping norm", "clip / median norm", "step scale", "rate / plan's", "noise multiplier", "epsilon",
                "rounds run", "rounds planned", "patience", "best round", "accuracy", "low", "high"]
     found = _dp_reference_artifact(profile)
@@ -225,11 +211,11 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     reference, reference_artifact = found
     norms = _norm_quartiles(reference_artifact)
-    runs = [reference, *dp_configs(profile=profile, measured=True)]
+    runs = [reference, *open_claims.dp_configs(profile=profile, measured=True)]
     clips = sorted({cfg.dp_clipping_norm for cfg in runs if cfg.dp_clipping_norm is not None})
     scales = (clipping_scales(reference_artifact, clips).groupby("clipping_norm")["scale"].mean().to_dict()
               if clips else {})
-    plan_lr = plan_config(unseen.SOURCE_TASK, "fed-ptuning", 0, profile=profile).resolved().lr
+    plan_lr = open_claims.plan_config(unseen.SOURCE_TASK, "fed-ptuning", 0, profile=profile).resolved().lr
     rows = []
     for cfg in runs:
         path = artifact_path(cfg)
@@ -252,8 +238,6 @@ def dp_table(profile: str = "cpu") -> pd.DataFrame:
 
 def _accuracy_text(row) -> str:
     """``60.0 % [57.1, 62.8]`` from a table row of accuracy, low and high in %."""
-    from fedlib.display import interval
-
     mean, bounds = interval(row["accuracy"], row["low"], row["high"]).split(" ", 1)
     return f"{mean} % {bounds}"
 
@@ -261,18 +245,16 @@ def _accuracy_text(row) -> str:
 def dp_numbers(table: pd.DataFrame) -> dict[str, str]:
     """Glue for the DP section: the reference's accuracy, and per clipping factor of
     :data:`fedlib.open_claims.CLIP_FACTORS` the clipping-only run's accuracy, step scale and rate."""
-    from fedlib.open_claims import CLIP_FACTORS
-
     names = {1.0: "clip1", 0.5: "clip_half", 0.25: "clip_quarter"}
     numbers = {name: _not_computed("dp") for name in ["oc_dp_reference_accuracy"] + [
-        f"oc_dp_{names[f]}_{part}" for f in CLIP_FACTORS for part in ("accuracy", "scale", "rate")]}
+        f"oc_dp_{names[f]}_{part}" for f in open_claims.CLIP_FACTORS for part in ("accuracy", "scale", "rate")]}
     reference = table[table["clipping norm"].isna()]
     if len(reference):
         r = reference.iloc[0]
         numbers["oc_dp_reference_accuracy"] = _accuracy_text(r)
     clip_only = table[table["clipping norm"].notna() & (table["noise multiplier"] == 0)]
     for r in clip_only.to_dict("records"):
-        factor = min(CLIP_FACTORS, key=lambda f: abs(f - r["clip / median norm"]))
+        factor = min(open_claims.CLIP_FACTORS, key=lambda f: abs(f - r["clip / median norm"]))
         name = f"oc_dp_{names[factor]}"
         numbers[f"{name}_accuracy"] = _accuracy_text(r)
         numbers[f"{name}_scale"] = f"{r['step scale']:.2f}"
@@ -301,9 +283,6 @@ def plot_dp_norms(profile: str = "cpu", ax=None):
     clipping norms of the sweep: how far below the updates each clipping norm cuts, round by round."""
     import matplotlib.pyplot as plt
 
-    from fedlib.open_claims import dp_configs
-    from fedlib.privacy import update_norms
-
     found = _dp_reference_artifact(profile)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.4))
@@ -314,7 +293,8 @@ def plot_dp_norms(profile: str = "cpu", ax=None):
     q1, median, q3 = norms.quantile(0.25), norms.median(), norms.quantile(0.75)
     ax.fill_between(median.index, q1, q3, color="tab:blue", alpha=0.25, label="client update norms (quartiles)")
     ax.plot(median.index, median, "o-", color="tab:blue", label="median update norm (no DP)")
-    clips = sorted({cfg.dp_clipping_norm for cfg in dp_configs(profile=profile, measured=True)}, reverse=True)
+    measured = open_claims.dp_configs(profile=profile, measured=True)
+    clips = sorted({cfg.dp_clipping_norm for cfg in measured}, reverse=True)
     for clip, style in zip(clips, ("--", "-.", ":"), strict=False):
         ax.axhline(clip, color="grey", ls=style, lw=1, label=f"clipping norm C = {clip:g}")
     ax.set_xlabel("round")
@@ -327,15 +307,11 @@ def plot_dp_norms(profile: str = "cpu", ax=None):
 def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     """Per MasakhaNEWS language: aggregation within its family minus one global prompt (points, paired
     on seeds and test sentences), and the difference of the language-averaged accuracy."""
-    from fedlib.evidence import task_results
-    from fedlib.open_claims import FAMILY_TASK, STUDY_SEEDS, family_artifact
-    from fedlib.stats import outcomes
-
-    global_arm = task_results(FAMILY_TASK, profile=profile).get("fed-ptuning")
+    global_arm = task_results(open_claims.FAMILY_TASK, profile=profile).get("fed-ptuning")
     families = [] if global_arm is None else [
-        a for a in (family_artifact(s, profile=profile) for s in STUDY_SEEDS) if a is not None]
+        a for a in (open_claims.family_artifact(s, profile=profile) for s in open_claims.STUDY_SEEDS) if a is not None]
     if not families or global_arm is None:
-        return pd.DataFrame(columns=["language", "family", "gain", "low", "high"]), None
+        return pd.DataFrame(columns=["language", "family", "gain", "low", "high", "seeds"]), None
     seeds = sorted({a["seed"] for a in families} & set(global_arm.seeds))
     languages = tuple(global_arm.outcomes.languages)
     ours = outcomes([a for a in families if a["seed"] in seeds], languages)
@@ -345,7 +321,7 @@ def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     for lang in languages:
         gain = paired_difference(ours.restricted(lang), theirs.restricted(lang))
         rows.append({"language": lang, "family": family_of.get(lang, "?"), "gain": 100 * gain.mean,
-                     "low": 100 * gain.low, "high": 100 * gain.high})
+                     "low": 100 * gain.low, "high": 100 * gain.high, "seeds": len(seeds)})
     return pd.DataFrame(rows), paired_difference(ours, theirs)
 
 
@@ -353,15 +329,13 @@ def prediction_numbers(table: pd.DataFrame) -> dict[str, str]:
     """Glue for how well the recorded predictions did, per distance kind of
     :data:`fedlib.open_claims.UNSEEN_DISTANCES`: Spearman ρ with its interval, mean absolute error
     (points) and the range of the predictions, beside the range observed."""
-    from fedlib.open_claims import UNSEEN_DISTANCES
-
-    names = [f"oc_unseen_{part}_{kind}" for kind in UNSEEN_DISTANCES for part in ("rho", "mae", "range")]
+    names = [f"oc_unseen_{part}_{kind}" for kind in open_claims.UNSEEN_DISTANCES for part in ("rho", "mae", "range")]
     numbers = {name: _not_computed("unseen") for name in names + ["oc_unseen_observed_range"]}
     if table.empty:
         return numbers
     numbers["oc_unseen_observed_range"] = f"{table['observed'].min():.1f}–{table['observed'].max():.1f} %"
     correlations = prediction_correlations(table).set_index("prediction")
-    for kind in UNSEEN_DISTANCES:
+    for kind in open_claims.UNSEEN_DISTANCES:
         column = f"predicted ({kind})"
         if column not in table or table[column].isna().all():
             continue
@@ -388,9 +362,7 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     for key in ("fed-ptuning", "fed-lora", "fed-full", "central-ptuning"):
         estimate = None
         if key in members:
-            from fedlib.open_claims import membership_estimate
-
-            estimate = membership_estimate(members[key])
+            estimate = open_claims.membership_estimate(members[key])
         numbers[f"oc_auc_{key.replace('-', '_')}"] = interval_text(estimate, scale=1, unit="", decimals=3)
     a, b, text = MEMBERSHIP_CLAIM
     numbers["oc_auc_full_minus_ptuning"] = interval_text(membership_difference(members, a, b), scale=1, unit="",
@@ -400,10 +372,8 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                          (("fed-lora", "fed-ptuning"), "oc_auc_lora_minus_ptuning")):
         numbers[name] = interval_text(membership_difference(members, x, y), scale=1, unit="", signed=True,
                                       decimals=3)
-    from fedlib.open_claims import SUB_CLIENTS, membership_estimate
-
-    reference = members.get(DP_REFERENCE_ARM.format(sub_clients=SUB_CLIENTS))
-    numbers["oc_auc_dp_reference"] = interval_text(membership_estimate(reference) if reference else None,
+    reference = members.get(DP_REFERENCE_ARM.format(sub_clients=open_claims.SUB_CLIENTS))
+    numbers["oc_auc_dp_reference"] = interval_text(open_claims.membership_estimate(reference) if reference else None,
                                                    scale=1, unit="", decimals=3)
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
     numbers.update(prediction_numbers(prediction_table(arms, profile)))
@@ -412,11 +382,9 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                                  interval_text(overall, unit=" points", signed=True))
     numbers["oc_family_languages_helped"] = str(int((gains["low"] > 0).sum())) if len(gains) else "0"
     numbers["oc_family_languages_hurt"] = str(int((gains["high"] < 0).sum())) if len(gains) else "0"
-    from fedlib.open_claims import STUDY_SEEDS, family_artifact
-
-    numbers["oc_family_seeds"] = str(0 if overall is None else
-                                     sum(family_artifact(s, profile=profile) is not None for s in STUDY_SEEDS))
-    numbers["oc_family_seeds_planned"] = str(len(STUDY_SEEDS))
+    numbers["oc_family_seeds"] = str(int(gains["seeds"].max())) if len(gains) else "0"
+    numbers["oc_family_language_count"] = str(len(gains)) if len(gains) else _not_computed("families")
+    numbers["oc_family_seeds_planned"] = str(len(open_claims.STUDY_SEEDS))
     norms = dp_reference_norms(profile)
     for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
@@ -433,10 +401,8 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
 
 def family_languages(profile: str = "cpu") -> list[tuple[str, ...]] | None:
     """The MasakhaNEWS families the ablation federates, or ``None`` before the plan chose its rate."""
-    from fedlib.open_claims import family_configs
-
     try:
-        return [cfg.languages for cfg in family_configs(0, profile=profile)]
+        return [cfg.languages for cfg in open_claims.family_configs(0, profile=profile)]
     except RuntimeError:  # the plan has not chosen the learning rate the study reuses
         return None
 
@@ -445,8 +411,6 @@ def seed_spread_text(profile: str = "cpu") -> tuple[str, str]:
     """How far apart the plan's seeds of federated prompt tuning land on the news stand-in (best minus
     worst seed's test accuracy, points: the spread a one-seed comparison leaves out), and how many
     seeds that is."""
-    from fedlib.evidence import task_results
-
     arm = task_results(unseen.SOURCE_TASK, profile=profile).get("fed-ptuning")
     if arm is None or len(arm.artifacts) < 2:
         missing = f"not computed yet (python -m fedlib plan --task {unseen.SOURCE_TASK})"
@@ -456,8 +420,6 @@ def seed_spread_text(profile: str = "cpu") -> tuple[str, str]:
 
 
 def shown_unseen(arms: dict[str, Outcomes]):
-    from fedlib.display import for_reader, interval
-
     table = unseen_table(arms)
     return for_reader(pd.DataFrame({
         "arm": table["arm"], "seeds": table["seeds"], "languages": table["unseen languages"],
@@ -466,8 +428,6 @@ def shown_unseen(arms: dict[str, Outcomes]):
 
 
 def shown_membership(arms: dict[str, list[dict]]):
-    from fedlib.display import for_reader, interval
-
     table = membership_table(arms)
     return for_reader(pd.DataFrame({
         "arm": table["arm"], "seeds": table["seeds"],
@@ -476,16 +436,13 @@ def shown_membership(arms: dict[str, list[dict]]):
 
 
 def shown_dp_membership(table: pd.DataFrame):
-    from fedlib.display import for_reader, interval
-
     return for_reader(pd.DataFrame({
         "arm": table["arm"], "membership AUC − no DP [95 % CI]": [
-            interval(r[2], r[3], r[4], 3, signed=True) for r in table.itertuples()]}))
+            interval(auc, low, high, 3, signed=True)
+            for auc, low, high in zip(table["AUC − no DP"], table["low"], table["high"], strict=True)]}))
 
 
 def shown_dp(table: pd.DataFrame):
-    from fedlib.display import for_reader, interval, number
-
     def eps(value):
         return MISSING if value is None or pd.isna(value) else "∞" if value == float("inf") else number(value, 1)
 
@@ -557,16 +514,12 @@ def study_compute(profile: str = "cpu") -> pd.DataFrame:
     both use counts once, under unseen). A retraining that recorded no cost
     (files written before ``retrain_cpu_hours``) counts at its committed run's cost and is marked
     estimated. Scoring (inference only) is not counted."""
-    import json
-
-    from fedlib.artifacts import artifact_path, load_artifact
-    from fedlib.config import results_dir
-    from fedlib.open_claims import STUDY_SEEDS, dp_configs, dp_reference, family_configs, study_dir
-    from fedlib.run_cost import cpu_hours
 
     rows = []
-    trained = {"dp": lambda: [dp_reference(profile=profile), *dp_configs(profile=profile, measured=True)],
-               "families": lambda: [c for s in STUDY_SEEDS for c in family_configs(s, profile=profile)]}
+    trained = {"dp": lambda: [open_claims.dp_reference(profile=profile),
+                              *open_claims.dp_configs(profile=profile, measured=True)],
+               "families": lambda: [c for s in open_claims.STUDY_SEEDS
+                                    for c in open_claims.family_configs(s, profile=profile)]}
     for study, configs in trained.items():
         try:
             paths = [p for p in map(artifact_path, configs()) if p.exists()]
@@ -576,7 +529,7 @@ def study_compute(profile: str = "cpu") -> pd.DataFrame:
                      "CPU-h": sum(cpu_hours(load_artifact(p)) for p in paths)})
     seen: set[str] = set()
     for study in ("unseen", "membership"):
-        folder = study_dir(unseen.SOURCE_TASK, study, profile)
+        folder = open_claims.study_dir(unseen.SOURCE_TASK, study, profile)
         hours, models, estimated = 0.0, 0, 0
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             scored = json.loads(path.read_text())

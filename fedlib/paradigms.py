@@ -109,7 +109,7 @@ def _federated(cfg: ExperimentConfig, progress, checkpoint_dir=None) -> dict:
     with tqdm(total=cfg.rounds, desc=f"federated {cfg.method} rounds", disable=not progress_enabled(progress),
               leave=False) as bar:
         def on_round(record: dict) -> None:
-            bar.update(1)
+            bar.update(record["round"] - bar.n)  # by round number: a resumed run starts past round 1
             bar.set_postfix(val_acc=f"{record['val_accuracy']:.3f}")
 
         history = run_federated(cfg, progress=on_round, checkpoint_dir=checkpoint_dir)

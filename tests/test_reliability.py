@@ -294,7 +294,7 @@ def test_pickle_under_a_checkpoint_file_name_is_never_unpickled(disguise, pickle
     assert not marker.exists()
 
 
-def test_run_experiment_resumes_and_removes_its_checkpoint(results_tmp, monkeypatch):
+def test_run_experiment_resumes_and_removes_its_checkpoint(results_tmp, monkeypatch, capsys):
     cfg = ExperimentConfig(task="sib200", languages=LANGS, profile="smoke", rounds=3, patience=5,
                            num_threads=1, strategy="fedadam", server_lr=0.05)
     reference = paradigms.run_experiment(cfg)
@@ -315,7 +315,10 @@ def test_run_experiment_resumes_and_removes_its_checkpoint(results_tmp, monkeypa
         paradigms.run_experiment(cfg)
     assert (folder / checkpoint.FILENAME).exists() and not path.exists()
     monkeypatch.setattr(server_app, "save_checkpoint", real_save)
-    resumed = paradigms.run_experiment(cfg)
+    capsys.readouterr()
+    resumed = paradigms.run_experiment(cfg, progress=True)
+    bar = capsys.readouterr().err
+    assert "3/3" in bar and "1/3" not in bar  # the round bar counts from the resumed round, not from 1
     assert resumed["history"]["resumed_after_rounds"] == [2]
     assert resumed["per_language"] == reference["per_language"]
     assert resumed["config_hash"] == reference["config_hash"]
