@@ -385,6 +385,8 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_family_seeds"] = str(int(gains["seeds"].max())) if len(gains) else "0"
     numbers["oc_family_language_count"] = str(len(gains)) if len(gains) else _not_computed("families")
     numbers["oc_family_seeds_planned"] = str(len(open_claims.STUDY_SEEDS))
+    numbers["oc_family_seed_caveat"] = family_seed_caveat(int(numbers["oc_family_seeds"]),
+                                                          len(open_claims.STUDY_SEEDS))
     norms = dp_reference_norms(profile)
     for q, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
         numbers[f"oc_dp_norm_{name}"] = _not_computed("dp") if norms is None else f"{norms[q]:.3f}"
@@ -397,6 +399,15 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                               " | ".join(", ".join(family) for family in families))
     numbers["oc_family_count"] = _not_computed("families") if families is None else str(len(families))
     return numbers
+
+
+def family_seed_caveat(seeds_run: int, seeds_planned: int) -> str:
+    """What the family intervals resample, which depends on how many seeds have run."""
+    if seeds_run >= seeds_planned:
+        return f"The intervals resample the {seeds_text(seeds_run)} as well as the test sentences."
+    return (f"Until every seed has run, the intervals rest on {seeds_text(seeds_run)}"
+            f"{', resample its test sentences only' if seeds_run == 1 else ''}, and say less than they will "
+            "about how much a different seed would move a run.")
 
 
 def family_languages(profile: str = "cpu") -> list[tuple[str, ...]] | None:

@@ -133,6 +133,12 @@ def test_family_gains_plot_one_point_per_language_grouped_by_family():
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"eng+fra", "amh+hau"}
 
 
+def test_family_seed_caveat_follows_the_seeds_that_ran():
+    assert "test sentences only" in report.family_seed_caveat(1, 3)
+    assert "Until every seed" in report.family_seed_caveat(2, 3) and "only" not in report.family_seed_caveat(2, 3)
+    assert report.family_seed_caveat(3, 3) == "The intervals resample the 3 seeds as well as the test sentences."
+
+
 def test_study_compute_counts_a_retrained_model_once(results_tmp):
     info = {"retrained": True, "retrain_cpu_hours": 0.25}
     for study in ("unseen", "membership"):  # one model, retrained once, scored by both studies
