@@ -358,6 +358,10 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
         row = rows[f"nc_standin: {text}"]
         numbers[f"oc_unseen_vs_{name}"] = interval_text(unseen_difference(arms, a, b), unit=" points", signed=True)
         numbers[f"oc_unseen_vs_{name}_verdict"] = row["verdict"]
+    # the paper's reparameterised prompt against a plain soft prompt: shown, not a claim of the paper's
+    encoder_vs_soft = unseen_difference(arms, "fed-ptuning", "fed-prompt")
+    numbers["oc_unseen_encoder_vs_soft"] = (MISSING if encoder_vs_soft is None else
+                                            points_text(encoder_vs_soft, arms, "fed-ptuning", "fed-prompt"))
     members = membership_arms(profile)
     for key in ("fed-ptuning", "fed-lora", "fed-full", "central-ptuning"):
         estimate = None
