@@ -304,25 +304,46 @@ def plot_dp_norms(profile: str = "cpu", ax=None):
     return ax
 
 
-def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
-    """Per MasakhaNEWS language: aggregation within its family minus one global prompt (points, paired
-    on seeds and test sentences), and the difference of the language-averaged accuracy."""
+def _family_outcomes(profile: str) -> tuple[Outcomes, Outcomes, dict[str, str]] | None:
+    """The family runs and the global prompt's runs on the seeds both have, and each language's family;
+    ``None`` before both exist."""
     global_arm = task_results(open_claims.FAMILY_TASK, profile=profile).get("fed-ptuning")
     families = [] if global_arm is None else [
         a for a in (open_claims.family_artifact(s, profile=profile) for s in open_claims.STUDY_SEEDS) if a is not None]
-    if not families or global_arm is None:
-        return pd.DataFrame(columns=["language", "family", "gain", "low", "high", "seeds"]), None
-    seeds = sorted({a["seed"] for a in families} & set(global_arm.seeds))
+    seeds = sorted({a["seed"] for a in families} & set(global_arm.seeds)) if families else []
+    if not seeds:
+        return None
     languages = tuple(global_arm.outcomes.languages)
     ours = outcomes([a for a in families if a["seed"] in seeds], languages)
-    theirs = outcomes([a for a in global_arm.artifacts if a["seed"] in seeds], languages)
+    theirs = outcomes([a for a in global_arm.artifacts if a["seed"] in seeds], languages).on_seeds(ours.seeds)
     family_of = {lang: "+".join(f) for a in families[:1] for f in a["families"] for lang in f}
+    return ours, theirs, family_of
+
+
+def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
+    """Per MasakhaNEWS language: aggregation within its family minus one global prompt (points, paired
+    on seeds and test sentences), and the difference of the language-averaged accuracy."""
+    found = _family_outcomes(profile)
+    if found is None:
+        return pd.DataFrame(columns=["language", "family", "gain", "low", "high", "seeds"]), None
+    ours, theirs, family_of = found
     rows = []
-    for lang in languages:
+    for lang in ours.languages:
         gain = paired_difference(ours.restricted(lang), theirs.restricted(lang))
         rows.append({"language": lang, "family": family_of.get(lang, "?"), "gain": 100 * gain.mean,
-                     "low": 100 * gain.low, "high": 100 * gain.high, "seeds": len(seeds)})
+                     "low": 100 * gain.low, "high": 100 * gain.high, "seeds": len(ours.seeds)})
     return pd.DataFrame(rows), paired_difference(ours, theirs)
+
+
+def family_gain_by_seed(profile: str = "cpu") -> pd.DataFrame:
+    """The language-averaged gain of family aggregation seed by seed (points; each interval resamples
+    that seed's test sentences only): how far one seed's verdict can sit from the next one's."""
+    found = _family_outcomes(profile)
+    rows = []
+    for seed in [] if found is None else found[0].seeds:
+        gain = paired_difference(found[0].on_seeds([seed]), found[1].on_seeds([seed]))
+        rows.append({"seed": seed, "gain": 100 * gain.mean, "low": 100 * gain.low, "high": 100 * gain.high})
+    return pd.DataFrame(rows, columns=["seed", "gain", "low", "high"])
 
 
 def prediction_numbers(table: pd.DataFrame) -> dict[str, str]:
@@ -389,6 +410,10 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_family_seeds"] = str(int(gains["seeds"].max())) if len(gains) else "0"
     numbers["oc_family_language_count"] = str(len(gains)) if len(gains) else _not_computed("families")
     numbers["oc_family_seeds_planned"] = str(len(open_claims.STUDY_SEEDS))
+    by_seed = family_gain_by_seed(profile)
+    numbers["oc_family_gain_by_seed"] = "; ".join(
+        f"seed {r.seed}: {interval_text(Estimate(r.gain, r.low, r.high), scale=1, unit=' points', signed=True)}"
+        for r in by_seed.itertuples()) or MISSING
     numbers["oc_family_seed_caveat"] = family_seed_caveat(int(numbers["oc_family_seeds"]),
                                                           len(open_claims.STUDY_SEEDS))
     norms = dp_reference_norms(profile)

@@ -76,20 +76,26 @@ def test_membership_rows_pair_full_fine_tuning_with_the_prompt_encoder(results_t
     folder = open_claims.study_dir("nc_standin", "membership", "smoke")
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    arms = (("federated-full", "full", 0.6, (0,)), ("federated", "ptuning", 0.0, (0, 1, 2)))
-    for paradigm, method, shift, seeds in arms:
+
+    def write_seeds(paradigm, method, shift, seeds):
         for seed in seeds:
             losses = {"members": list(rng.normal(1 - shift, 0.3, 50)), "nonmembers": list(rng.normal(1, 0.3, 50))}
             payload = {"seed": seed, "source_run": f"{method}-{seed}", "paradigm": paradigm, "method": method,
                        "dp_clipping_norm": None, "per_language": {"en": losses}}
             (folder / f"{method}-{seed}.json").write_text(json.dumps(payload))
+
+    write_seeds("federated-full", "full", 0.6, (0,))
+    write_seeds("federated", "ptuning", 0.0, (0, 1, 2))
     arms = report.membership_arms("smoke")
     assert set(arms) == {"fed-full", "fed-ptuning"}
     table = report.membership_table(arms).set_index("arm")
     assert table.loc["fed-full", "low"] > 0.8
     assert table.loc["fed-ptuning", "low"] < 0.5 < table.loc["fed-ptuning", "high"]
     row = next(r for r in report.open_claims_rows("smoke") if "memorises" in r["claim"])
-    assert row["verdict"] == "reproduced" and "(1 seed)" in row["ours"]
+    assert row["verdict"] == "not assessed" and "(1 seed)" in row["ours"]  # shown, not decided, short of seeds
+    write_seeds("federated-full", "full", 0.6, (1, 2))
+    row = next(r for r in report.open_claims_rows("smoke") if "memorises" in r["claim"])
+    assert row["verdict"] == "reproduced" and "(3 seeds)" in row["ours"]
 
 
 def test_dp_membership_pairs_each_dp_run_with_its_no_dp_twin(results_tmp):
@@ -150,3 +156,26 @@ def test_study_compute_counts_a_retrained_model_once(results_tmp):
     table = report.study_compute("smoke").set_index("study")
     assert table.loc["unseen", "CPU-h"] == 0.25 and table.loc["unseen", "models"] == 1
     assert table.loc["membership", "models"] == 0 and table["CPU-h"].sum() == 0.25
+
+
+def test_family_gain_by_seed_shows_what_one_seed_hides(results_tmp, monkeypatch):
+    from fedlib.stats import Outcomes
+
+    rng = np.random.default_rng(0)
+    n = 400
+    theirs = (rng.random((3, n)) < 0.7).astype(float)
+    ours = theirs.copy()
+    flips = rng.random((3, n)) < 0.15
+    ours[0][flips[0]] = 1.0  # seed 0: the family runs win sentences; seeds 1 and 2: they lose them
+    ours[1:][flips[1:]] = 0.0
+    language_of = np.repeat([0, 1], n // 2)
+    found = (Outcomes((0, 1, 2), ("amh", "eng"), ours, language_of, 0.5),
+             Outcomes((0, 1, 2), ("amh", "eng"), theirs, language_of, 0.5), {"amh": "amh", "eng": "eng"})
+    monkeypatch.setattr(report, "_family_outcomes", lambda profile: found)
+    by_seed = report.family_gain_by_seed("smoke").set_index("seed")
+    assert by_seed.loc[0, "low"] > 0 and by_seed.loc[1, "high"] < 0 and by_seed.loc[2, "high"] < 0
+    gains, overall = report.family_gains("smoke")
+    seed_0_width = by_seed.loc[0, "high"] - by_seed.loc[0, "low"]
+    assert list(gains["seeds"]) == [3, 3] and 100 * (overall.high - overall.low) > 2 * seed_0_width  # seeds widen it
+    glued = report.open_claims_numbers("smoke")["oc_family_gain_by_seed"]
+    assert glued.startswith("seed 0: +") and glued.count("seed ") == 3 and " points [" in glued
