@@ -35,6 +35,7 @@ MEMBERSHIP_CLAIM = ("fed-full", "fed-ptuning", "prompt tuning memorises less tha
 DP_ARM_PREFIX = "fed-ptuning DP"
 DP_REFERENCE_ARM = "fed-ptuning, {sub_clients} sub-clients per language, no DP"
 UNSEEN_PAGE = MEMBERSHIP_PAGE = "../notebooks/11_open_claims.html"
+FamilyOutcomes = tuple[Outcomes, Outcomes, dict[str, str]]  # family runs, global runs, language -> family
 
 
 def unseen_arms(profile: str = "cpu") -> dict[str, Outcomes]:
@@ -69,7 +70,6 @@ def prediction_table(arms: dict[str, Outcomes], profile: str = "cpu") -> pd.Data
     path = unseen.study_dir(profile) / unseen.PREDICTION_FILE
     if not path.exists() or "fed-ptuning" not in arms:
         return pd.DataFrame()
-
     prediction = json.loads(path.read_text())
     observed = arms["fed-ptuning"]
     rows = []
@@ -98,8 +98,6 @@ def prediction_correlations(table: pd.DataFrame) -> pd.DataFrame:
 
 def membership_arms(profile: str = "cpu") -> dict[str, list[dict]]:
     """The scored runs of the membership study per arm key (DP runs under ``fed-ptuning-dp-C-z``)."""
-
-
     folder = open_claims.study_dir(unseen.SOURCE_TASK, "membership", profile)
     arms: dict[str, list[dict]] = {}
     names = {("federated", "ptuning"): "fed-ptuning", ("federated-lora", "lora"): "fed-lora",
@@ -304,7 +302,7 @@ def plot_dp_norms(profile: str = "cpu", ax=None):
     return ax
 
 
-def _family_outcomes(profile: str) -> tuple[Outcomes, Outcomes, dict[str, str]] | None:
+def _family_outcomes(profile: str) -> FamilyOutcomes | None:
     """The family runs and the global prompt's runs on the seeds both have, and each language's family;
     ``None`` before both exist."""
     global_arm = task_results(open_claims.FAMILY_TASK, profile=profile).get("fed-ptuning")
@@ -323,7 +321,16 @@ def _family_outcomes(profile: str) -> tuple[Outcomes, Outcomes, dict[str, str]] 
 def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     """Per MasakhaNEWS language: aggregation within its family minus one global prompt (points, paired
     on seeds and test sentences), and the difference of the language-averaged accuracy."""
-    found = _family_outcomes(profile)
+    return _gains_per_language(_family_outcomes(profile))
+
+
+def family_gain_by_seed(profile: str = "cpu") -> pd.DataFrame:
+    """The language-averaged gain of family aggregation seed by seed (points; each interval resamples
+    that seed's test sentences only): how far one seed's verdict can sit from the next one's."""
+    return _gains_per_seed(_family_outcomes(profile))
+
+
+def _gains_per_language(found: FamilyOutcomes | None) -> tuple[pd.DataFrame, Estimate | None]:
     if found is None:
         return pd.DataFrame(columns=["language", "family", "gain", "low", "high", "seeds"]), None
     ours, theirs, family_of = found
@@ -335,10 +342,7 @@ def family_gains(profile: str = "cpu") -> tuple[pd.DataFrame, Estimate | None]:
     return pd.DataFrame(rows), paired_difference(ours, theirs)
 
 
-def family_gain_by_seed(profile: str = "cpu") -> pd.DataFrame:
-    """The language-averaged gain of family aggregation seed by seed (points; each interval resamples
-    that seed's test sentences only): how far one seed's verdict can sit from the next one's."""
-    found = _family_outcomes(profile)
+def _gains_per_seed(found: FamilyOutcomes | None) -> pd.DataFrame:
     rows = []
     for seed in [] if found is None else found[0].seeds:
         gain = paired_difference(found[0].on_seeds([seed]), found[1].on_seeds([seed]))
@@ -402,7 +406,8 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
                                                    scale=1, unit="", decimals=3)
     numbers["oc_unseen_languages"] = str(len(unseen.unseen_languages()))
     numbers.update(prediction_numbers(prediction_table(arms, profile)))
-    gains, overall = family_gains(profile)
+    found = _family_outcomes(profile)  # loads the task's results: once for both tables
+    gains, overall = _gains_per_language(found)
     numbers["oc_family_gain"] = (_not_computed("families") if overall is None else
                                  interval_text(overall, unit=" points", signed=True))
     numbers["oc_family_languages_helped"] = str(int((gains["low"] > 0).sum())) if len(gains) else "0"
@@ -410,7 +415,7 @@ def open_claims_numbers(profile: str = "cpu") -> dict[str, str]:
     numbers["oc_family_seeds"] = str(int(gains["seeds"].max())) if len(gains) else "0"
     numbers["oc_family_language_count"] = str(len(gains)) if len(gains) else _not_computed("families")
     numbers["oc_family_seeds_planned"] = str(len(open_claims.STUDY_SEEDS))
-    by_seed = family_gain_by_seed(profile)
+    by_seed = _gains_per_seed(found)
     numbers["oc_family_gain_by_seed"] = "; ".join(
         f"seed {r.seed}: {interval_text(Estimate(r.gain, r.low, r.high), scale=1, unit=' points', signed=True)}"
         for r in by_seed.itertuples()) or MISSING
@@ -554,7 +559,6 @@ def study_compute(profile: str = "cpu") -> pd.DataFrame:
     both use counts once, under unseen). A retraining that recorded no cost
     (files written before ``retrain_cpu_hours``) counts at its committed run's cost and is marked
     estimated. Scoring (inference only) is not counted."""
-
     rows = []
     trained = {"dp": lambda: [open_claims.dp_reference(profile=profile),
                               *open_claims.dp_configs(profile=profile, measured=True)],
